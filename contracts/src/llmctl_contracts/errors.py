@@ -1,0 +1,52 @@
+"""The one error envelope used across HTTP, websockets and request/reply."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Literal
+
+import msgspec
+
+__all__ = ["ErrorBody", "ErrorCode", "ErrorEnvelope", "FieldError"]
+
+
+class ErrorCode(str, Enum):
+    """Machine-readable error codes."""
+
+    VALIDATION_FAILED = "validation_failed"
+    MALFORMED = "malformed"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    UNKNOWN_VERSION = "unknown_version"
+    UNAVAILABLE = "unavailable"
+    TIMEOUT = "timeout"
+    INTERNAL = "internal"
+
+
+class FieldError(msgspec.Struct, frozen=True, kw_only=True):
+    """One problem with one field.
+
+    Attributes:
+        field: JSONPath-like location of the field, e.g. ``$.nodes[2].id``.
+        reason: Why it is wrong, in words a user can act on.
+    """
+
+    field: str
+    reason: str
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    """Error detail: code, human message, field-level details, request id."""
+
+    code: ErrorCode
+    message: str
+    details: list[FieldError] = msgspec.field(default_factory=list)
+    request_id: str | None = None
+
+
+class ErrorEnvelope(msgspec.Struct, frozen=True, kw_only=True):
+    """``{ok: false, error: {...}, correlation_id}``."""
+
+    error: ErrorBody
+    correlation_id: str | None = None
+    ok: Literal[False] = False

@@ -1,0 +1,152 @@
+"""Event payloads (facts, past tense). Each is registered in ``registry`` with its version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .errors import ErrorBody
+from .routing import RoutingState
+from .statuses import NodeRunStatus
+
+__all__ = [
+    "FlowchartCreated",
+    "NodeDispatched",
+    "NodeExecuted",
+    "NodeFailed",
+    "NodeQueued",
+    "NodeRouted",
+    "NodeRoutingDecided",
+    "NodeSucceeded",
+    "RunCreated",
+    "RunFailed",
+    "RunStarted",
+    "RunSucceeded",
+    "TokenSnapshot",
+]
+
+
+class FlowchartCreated(msgspec.Struct, frozen=True, kw_only=True):
+    """A flowchart (or a new version of one) was stored."""
+
+    flowchart_id: str
+    version: int
+    name: str
+
+
+class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
+    """A run was accepted; it pins ``flowchart_version``."""
+
+    flowchart_id: str
+    flowchart_version: int
+    input: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class RunStarted(msgspec.Struct, frozen=True, kw_only=True):
+    """The run's start node was activated."""
+
+    start_node_id: str
+
+
+class TokenSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A token left unconsumed on a connector when the run ended."""
+
+    connector_id: str
+    target_node_id: str
+    source_node_run_id: str
+
+
+class RunSucceeded(msgspec.Struct, frozen=True, kw_only=True):
+    """The run completed; ``reason`` is ``terminated`` or ``quiescent``."""
+
+    reason: str
+    node_executions: int
+    unconsumed_tokens: list[TokenSnapshot] = msgspec.field(default_factory=list)
+
+
+class RunFailed(msgspec.Struct, frozen=True, kw_only=True):
+    """The run failed; ``failed_node_run_id`` is the node that failed it, if any."""
+
+    error: ErrorBody
+    failed_node_run_id: str | None = None
+    node_executions: int = 0
+    unconsumed_tokens: list[TokenSnapshot] = msgspec.field(default_factory=list)
+
+
+class NodeQueued(msgspec.Struct, frozen=True, kw_only=True):
+    """A node was activated; a new node run exists with its recorded input context."""
+
+    node_run_id: str
+    node_id: str
+    node_type: str
+    execution_index: int
+    consumed_connector_ids: list[str]
+    input_context: dict[str, Any]
+
+
+class NodeDispatched(msgspec.Struct, frozen=True, kw_only=True):
+    """A node run's execute command was sent to a worker class."""
+
+    node_run_id: str
+    node_id: str
+    worker: str
+    attempt: int = 1
+
+
+class NodeSucceeded(msgspec.Struct, frozen=True, kw_only=True):
+    """A node run finished successfully (possibly with a warning)."""
+
+    node_run_id: str
+    node_id: str
+    status: NodeRunStatus
+    output: dict[str, Any]
+    warnings: list[str] = msgspec.field(default_factory=list)
+    duration_ms: float | None = None
+
+
+class NodeFailed(msgspec.Struct, frozen=True, kw_only=True):
+    """A node run failed after its attempts."""
+
+    node_run_id: str
+    node_id: str
+    error: ErrorBody
+    attempt: int = 1
+
+
+class NodeRouted(msgspec.Struct, frozen=True, kw_only=True):
+    """The run recorded which outgoing connectors of a node run fired."""
+
+    node_run_id: str
+    node_id: str
+    routing_state: RoutingState
+
+
+class NodeExecuted(msgspec.Struct, frozen=True, kw_only=True):
+    """A worker reports the outcome of executing one node run attempt.
+
+    Published by executors on ``llmctl.evt.exec.<run_id>.node.executed``.
+    """
+
+    node_run_id: str
+    node_id: str
+    attempt: int
+    succeeded: bool
+    output: dict[str, Any] = msgspec.field(default_factory=dict)
+    error: ErrorBody | None = None
+    warnings: list[str] = msgspec.field(default_factory=list)
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker_id: str | None = None
+
+
+class NodeRoutingDecided(msgspec.Struct, frozen=True, kw_only=True):
+    """The router decided which outgoing connectors fire (or that routing failed).
+
+    Published by the router on ``llmctl.evt.route.<run_id>.node.routed``.
+    """
+
+    node_run_id: str
+    node_id: str
+    routing_state: RoutingState
+    error: ErrorBody | None = None

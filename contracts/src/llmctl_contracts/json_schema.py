@@ -1,0 +1,28 @@
+"""JSON Schema of every public contract, for export and snapshot tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from .envelope import Envelope
+from .errors import ErrorEnvelope
+from .flowchart import FlowchartDefinition
+from .registry import COMMAND_TYPES, EVENT_TYPES
+from .routing import RoutingState
+
+__all__ = ["contract_schemas"]
+
+
+def contract_schemas() -> dict[str, dict[str, Any]]:
+    """Map of file stem -> JSON Schema for every exported contract."""
+    schemas: dict[str, dict[str, Any]] = {
+        "envelope": msgspec.json.schema(Envelope),
+        "error-envelope": msgspec.json.schema(ErrorEnvelope),
+        "flowchart-definition": msgspec.json.schema(FlowchartDefinition),
+        "routing-state": msgspec.json.schema(RoutingState),
+    }
+    for (name, version), struct in sorted({**EVENT_TYPES, **COMMAND_TYPES}.items()):
+        schemas[f"{name}.v{version}"] = msgspec.json.schema(struct)
+    return schemas

@@ -1,0 +1,78 @@
+"""Message type registry: (type, version) -> payload Struct, and socket event names."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from . import commands, events
+
+__all__ = ["COMMAND_TYPES", "EVENT_TYPES", "MessageType", "payload_type", "socket_event_name"]
+
+
+class MessageType:
+    """Type names, so no code spells them by hand."""
+
+    FLOWCHART_CREATED = "flowchart.created"
+    RUN_CREATED = "run.created"
+    RUN_STARTED = "run.started"
+    RUN_SUCCEEDED = "run.succeeded"
+    RUN_FAILED = "run.failed"
+    NODE_QUEUED = "node.queued"
+    NODE_DISPATCHED = "node.dispatched"
+    NODE_SUCCEEDED = "node.succeeded"
+    NODE_FAILED = "node.failed"
+    NODE_ROUTED = "node.routed"
+    NODE_EXECUTED = "node.executed"
+    NODE_ROUTING_DECIDED = "node.routing_decided"
+    EXECUTE_NODE = "node.execute"
+    ROUTE_NODE = "node.route"
+
+
+EVENT_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
+    (MessageType.FLOWCHART_CREATED, 1): events.FlowchartCreated,
+    (MessageType.RUN_CREATED, 1): events.RunCreated,
+    (MessageType.RUN_STARTED, 1): events.RunStarted,
+    (MessageType.RUN_SUCCEEDED, 1): events.RunSucceeded,
+    (MessageType.RUN_FAILED, 1): events.RunFailed,
+    (MessageType.NODE_QUEUED, 1): events.NodeQueued,
+    (MessageType.NODE_DISPATCHED, 1): events.NodeDispatched,
+    (MessageType.NODE_SUCCEEDED, 1): events.NodeSucceeded,
+    (MessageType.NODE_FAILED, 1): events.NodeFailed,
+    (MessageType.NODE_ROUTED, 1): events.NodeRouted,
+    (MessageType.NODE_EXECUTED, 1): events.NodeExecuted,
+    (MessageType.NODE_ROUTING_DECIDED, 1): events.NodeRoutingDecided,
+}
+
+COMMAND_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
+    (MessageType.EXECUTE_NODE, 1): commands.ExecuteNode,
+    (MessageType.ROUTE_NODE, 1): commands.RouteNode,
+}
+
+_SOCKET_NAMES: Final[dict[str, str]] = {
+    MessageType.RUN_CREATED: "flowchart:run:created",
+    MessageType.RUN_STARTED: "flowchart:run:updated",
+    MessageType.RUN_SUCCEEDED: "flowchart:run:succeeded",
+    MessageType.RUN_FAILED: "flowchart:run:failed",
+    MessageType.NODE_QUEUED: "flowchart:node:queued",
+    MessageType.NODE_DISPATCHED: "flowchart:node:dispatched",
+    MessageType.NODE_SUCCEEDED: "flowchart:node:completed",
+    MessageType.NODE_FAILED: "flowchart:node:failed",
+    MessageType.NODE_ROUTED: "flowchart:node:routed",
+    MessageType.FLOWCHART_CREATED: "flowchart:definition:created",
+}
+
+
+def payload_type(type_name: str, version: int) -> type[msgspec.Struct] | None:
+    """The payload Struct registered for ``(type_name, version)``, or ``None`` if unknown."""
+    return EVENT_TYPES.get((type_name, version)) or COMMAND_TYPES.get((type_name, version))
+
+
+def socket_event_name(type_name: str) -> str:
+    """The ``domain:entity:action`` socket name of an event type."""
+    name = _SOCKET_NAMES.get(type_name)
+    if name is not None:
+        return name
+    entity, _, action = type_name.partition(".")
+    return f"flowchart:{entity}:{action or 'updated'}"

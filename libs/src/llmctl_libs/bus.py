@@ -1,0 +1,194 @@
+"""The message bus: FastStream on NATS JetStream.
+
+Streams are declared idempotently at start-up; JetStream publishes carry ``Nats-Msg-Id`` set to
+a deterministic idempotency key so the server drops a retried publish; work is consumed through
+durable pull consumers with explicit acknowledgement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from llmctl_contracts import subjects
+
+__all__ = ["Bus", "MessageHandler", "RawRequestHandler", "StreamSpec", "STREAMS"]
+
+logger = logging.getLogger(__name__)
+
+MessageHandler = Callable[[bytes, dict[str, str]], Awaitable[None]]
+"""A durable consumer's handler: message body and headers. Raising means "retry later"."""
+
+RawRequestHandler = Callable[[bytes], Awaitable[bytes]]
+"""A request/reply handler: request body in, reply body out."""
+
+DUPLICATE_WINDOW_SECONDS = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """A JetStream stream the system needs."""
+
+    name: str
+    subjects: tuple[str, ...]
+    work_queue: bool
+
+    def config(self) -> StreamConfig:
+        """The nats-py stream configuration."""
+        return StreamConfig(
+            name=self.name,
+            subjects=list(self.subjects),
+            retention=RetentionPolicy.WORK_QUEUE if self.work_queue else RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            max_age=7 * 24 * 3600.0,
+        )
+
+
+STREAMS = (
+    StreamSpec(subjects.EVT_STREAM, tuple(subjects.EVT_SUBJECTS), work_queue=False),
+    StreamSpec(subjects.CMD_STREAM, tuple(subjects.CMD_SUBJECTS), work_queue=True),
+)
+
+
+class Bus:
+    """One service's connection to the bus.
+
+    Register consumers and request handlers before :meth:`start`; publish and request after.
+
+    Args:
+        nats_url: NATS server URL(s), comma separated.
+        service: Service name; used for durable names and request queue groups.
+    """
+
+    def __init__(self, nats_url: str, *, service: str) -> None:
+        self.service = service
+        self._url = nats_url
+        self.broker = NatsBroker(
+            servers=[u.strip() for u in nats_url.split(",")],
+            name=f"llmctl-{service}",
+            logger=None,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            graceful_timeout=5.0,
+        )
+        self._started = False
+
+    @property
+    def nc(self) -> NatsClient:
+        """The raw nats-py client (after :meth:`start`)."""
+        return self.broker.connection
+
+    @property
+    def js(self) -> JetStreamContext:
+        """The raw JetStream context (after :meth:`start`)."""
+        return self.nc.jetstream()
+
+    async def start(self) -> None:
+        """Connect, declare streams and start every registered consumer."""
+        await self.broker.connect()
+        await ensure_streams(self.js)
+        await self.broker.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        """Drain consumers and close the connection."""
+        if self._started:
+            await self.broker.stop()
+            self._started = False
+
+    def consume(
+        self,
+        subject: str,
+        durable: str,
+        handler: MessageHandler,
+        *,
+        stream: str,
+        batch_size: int = 32,
+        ack_wait_seconds: float = 30.0,
+        max_workers: int = 1,
+    ) -> None:
+        """Register a durable pull consumer.
+
+        The handler's return acknowledges the message; an exception naks it with a short delay
+        so it is redelivered (handlers must therefore be idempotent).
+        """
+
+        async def on_message(msg: NatsMessage) -> None:
+            headers = dict(msg.raw_message.headers or {})
+            try:
+                await handler(msg.body, headers)
+            except Exception:
+                logger.exception("handler for %s failed; message will be redelivered", subject)
+                await msg.nack(delay=0.5)
+                return
+            await msg.ack()
+
+        self.broker.subscriber(
+            subject,
+            durable=durable,
+            stream=JStream(stream, declare=False),
+            pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
+            config=ConsumerConfig(ack_wait=ack_wait_seconds, max_ack_pending=10_000),
+            ack_policy=AckPolicy.MANUAL,
+            max_workers=max_workers,
+        )(on_message)
+
+    def serve(self, subject: str, handler: RawRequestHandler) -> None:
+        """Register a request/reply handler in this service's queue group."""
+
+        async def on_request(msg: NatsMessage) -> None:
+            reply = await handler(msg.body)
+            if msg.raw_message.reply:
+                await self.nc.publish(msg.raw_message.reply, reply)
+
+        self.broker.subscriber(subject, queue=self.service, no_reply=True)(on_request)
+
+    async def publish(
+        self, subject: str, data: bytes, *, msg_id: str, headers: dict[str, str] | None = None
+    ) -> None:
+        """Publish to JetStream with ``Nats-Msg-Id`` = ``msg_id`` and wait for the ack."""
+        all_headers = {"Nats-Msg-Id": msg_id, **(headers or {})}
+        await self.js.publish(subject, data, headers=all_headers, timeout=10.0)
+
+    async def request(self, subject: str, data: bytes, *, timeout: float = 10.0) -> bytes:
+        """Core NATS request/reply; raises ``nats.errors.TimeoutError``/``NoRespondersError``."""
+        msg = await self.nc.request(subject, data, timeout=timeout)
+        return bytes(msg.data)
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    """Create or update every stream in :data:`STREAMS` (idempotent)."""
+    for spec in STREAMS:
+        config = spec.config()
+        try:
+            await js.add_stream(config=config)
+        except BadRequestError:
+            await js.update_stream(config=config)
+
+
+async def connect_raw(nats_url: str, **kwargs: Any) -> NatsClient:
+    """A plain nats-py connection (benchmarks, tools)."""
+    return await nats.connect(servers=[u.strip() for u in nats_url.split(",")], **kwargs)
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout: float) -> bool:
+    """Poll ``predicate`` until true or ``timeout``; for start-up readiness, not tests."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await predicate():
+            return True
+        await asyncio.sleep(0.1)
+    return False

@@ -1,0 +1,76 @@
+"""Typed request/reply on top of :class:`~llmctl_libs.bus.Bus` with the shared error envelope."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+import nats.errors
+
+from llmctl_contracts import ContractError, ErrorBody, ErrorCode, decode_strict, encode
+from llmctl_contracts.rpc import RpcReply
+
+from .bus import Bus
+
+__all__ = ["RpcError", "call", "endpoint"]
+
+logger = logging.getLogger(__name__)
+
+Req = TypeVar("Req")
+Res = TypeVar("Res")
+
+
+class RpcError(Exception):
+    """A remote operation answered with an error (or did not answer)."""
+
+    def __init__(self, body: ErrorBody) -> None:
+        super().__init__(body.message)
+        self.body = body
+
+
+def endpoint(
+    bus: Bus, subject: str, request_type: type[Req], func: Callable[[Req], Awaitable[Any]]
+) -> None:
+    """Serve ``func`` on ``subject``: decode strictly, reply ``RpcReply``; never crash."""
+
+    async def handle(data: bytes) -> bytes:
+        try:
+            request = decode_strict(data, request_type, what=request_type.__name__)
+            result = await func(request)
+            return encode(RpcReply(ok=True, result=result))
+        except ContractError as exc:
+            return encode(RpcReply(ok=False, error=exc.body))
+        except RpcError as exc:
+            return encode(RpcReply(ok=False, error=exc.body))
+        except Exception:
+            logger.exception("rpc %s failed", subject)
+            return encode(
+                RpcReply(
+                    ok=False,
+                    error=ErrorBody(code=ErrorCode.INTERNAL, message=f"{subject} failed"),
+                )
+            )
+
+    bus.serve(subject, handle)
+
+
+async def call(
+    bus: Bus, subject: str, request: Any, result_type: type[Res], *, timeout: float = 10.0
+) -> Res:
+    """Call a remote operation; return its typed result or raise :class:`RpcError`."""
+    try:
+        raw = await bus.request(subject, encode(request), timeout=timeout)
+    except nats.errors.NoRespondersError as exc:
+        raise RpcError(
+            ErrorBody(code=ErrorCode.UNAVAILABLE, message=f"no service answers {subject}")
+        ) from exc
+    except nats.errors.TimeoutError as exc:
+        raise RpcError(
+            ErrorBody(code=ErrorCode.TIMEOUT, message=f"{subject} did not answer in time")
+        ) from exc
+    reply = msgspec.json.decode(raw, type=RpcReply)
+    if not reply.ok:
+        raise RpcError(reply.error or ErrorBody(code=ErrorCode.INTERNAL, message="unknown error"))
+    return msgspec.convert(reply.result, result_type)
