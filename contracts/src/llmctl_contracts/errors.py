@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Literal
 
 import msgspec
@@ -10,7 +10,7 @@ import msgspec
 __all__ = ["ErrorBody", "ErrorCode", "ErrorEnvelope", "FieldError"]
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Machine-readable error codes."""
 
     VALIDATION_FAILED = "validation_failed"

@@ -7,7 +7,7 @@ union on ``type`` so a malformed node gets an error naming its exact field.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -19,15 +19,16 @@ __all__ = [
     "DecisionCondition",
     "DecisionNode",
     "EndNode",
+    "ExecutionDefaults",
     "FanInMode",
     "FanInPolicy",
     "FlowchartDefinition",
     "FlowchartRefNode",
     "MemoryNode",
     "MilestoneNode",
+    "NoMatchPolicy",
     "Node",
     "NodeType",
-    "NoMatchPolicy",
     "PlanNode",
     "Position",
     "Predicate",
@@ -36,7 +37,6 @@ __all__ = [
     "RunLimits",
     "StartNode",
     "TaskNode",
-    "ExecutionDefaults",
 ]
 
 FLOWCHART_SCHEMA_VERSION = 1
@@ -47,7 +47,7 @@ Attempts = Annotated[int, msgspec.Meta(ge=1, le=20)]
 BackoffMs = Annotated[int, msgspec.Meta(ge=0, le=3_600_000)]
 
 
-class NodeType(str, Enum):
+class NodeType(StrEnum):
     """Every node kind the runtime knows."""
 
     START = "start"
@@ -61,14 +61,14 @@ class NodeType(str, Enum):
     FLOWCHART = "flowchart"
 
 
-class ConnectorKind(str, Enum):
+class ConnectorKind(StrEnum):
     """Solid connectors trigger their target; dotted ones only feed it context."""
 
     SOLID = "solid"
     DOTTED = "dotted"
 
 
-class FanInMode(str, Enum):
+class FanInMode(StrEnum):
     """How many solid parents must hold a token before a node activates."""
 
     ALL = "all"
@@ -90,7 +90,7 @@ class Position(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     y: float = 0.0
 
 
-class PredicateOp(str, Enum):
+class PredicateOp(StrEnum):
     """Structured predicate operators; ``all``/``any``/``not`` combine sub-predicates."""
 
     EQ = "eq"
@@ -133,7 +133,7 @@ class DecisionCondition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     text: str | None = None
 
 
-class NoMatchPolicy(str, Enum):
+class NoMatchPolicy(StrEnum):
     """What a decision does when no condition matches."""
 
     FAIL = "fail"
@@ -168,15 +168,15 @@ class _NodeBase(
     position: Position | None = None
 
 
-class StartNode(_NodeBase, tag="start"):
+class StartNode(_NodeBase, tag="start", frozen=True):
     """The single entry node of a flowchart."""
 
 
-class EndNode(_NodeBase, tag="end"):
+class EndNode(_NodeBase, tag="end", frozen=True):
     """Reaching an end node completes the run (``terminate_run``)."""
 
 
-class TaskNode(_NodeBase, tag="task"):
+class TaskNode(_NodeBase, tag="task", frozen=True):
     """An LLM task executed by an executor.
 
     Attributes:
@@ -202,7 +202,7 @@ class TaskNode(_NodeBase, tag="task"):
     executor_class: Literal["frontier", "vllm"] = "frontier"
 
 
-class DecisionNode(_NodeBase, tag="decision"):
+class DecisionNode(_NodeBase, tag="decision", frozen=True):
     """Routes to every solid connector whose condition matches (multi-match fan-out)."""
 
     conditions: list[DecisionCondition] = msgspec.field(default_factory=list)
@@ -210,21 +210,21 @@ class DecisionNode(_NodeBase, tag="decision"):
     fallback_connector_id: Id | None = None
 
 
-class MemoryNode(_NodeBase, tag="memory"):
+class MemoryNode(_NodeBase, tag="memory", frozen=True):
     """Deterministic memory add/retrieve (toolhub)."""
 
     action: Literal["add", "retrieve"] = "retrieve"
     config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class PlanNode(_NodeBase, tag="plan"):
+class PlanNode(_NodeBase, tag="plan", frozen=True):
     """Deterministic plan update (toolhub)."""
 
     plan_id: str | None = None
     config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class MilestoneNode(_NodeBase, tag="milestone"):
+class MilestoneNode(_NodeBase, tag="milestone", frozen=True):
     """Deterministic milestone update with loop controls (toolhub)."""
 
     milestone_id: str | None = None
@@ -232,7 +232,7 @@ class MilestoneNode(_NodeBase, tag="milestone"):
     config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class RagNode(_NodeBase, tag="rag"):
+class RagNode(_NodeBase, tag="rag", frozen=True):
     """Retrieval over indexed collections (toolhub)."""
 
     mode: Literal["fresh_index", "delta_index", "query"] = "query"
@@ -241,7 +241,7 @@ class RagNode(_NodeBase, tag="rag"):
     top_k: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
 
 
-class FlowchartRefNode(_NodeBase, tag="flowchart"):
+class FlowchartRefNode(_NodeBase, tag="flowchart", frozen=True):
     """Queues a run of another flowchart."""
 
     flowchart_id: Id

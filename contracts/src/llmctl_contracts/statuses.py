@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 __all__ = ["TERMINAL_NODE_STATUSES", "TERMINAL_RUN_STATUSES", "NodeRunStatus", "RunStatus"]
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """Lifecycle of a run."""
 
     QUEUED = "queued"
@@ -20,7 +20,7 @@ class RunStatus(str, Enum):
     FAILED = "failed"
 
 
-class NodeRunStatus(str, Enum):
+class NodeRunStatus(StrEnum):
     """Lifecycle of one node run (one activation of a node)."""
 
     QUEUED = "queued"
@@ -33,9 +33,7 @@ class NodeRunStatus(str, Enum):
     SKIPPED = "skipped"
 
 
-TERMINAL_RUN_STATUSES = frozenset(
-    {RunStatus.CANCELLED, RunStatus.SUCCEEDED, RunStatus.FAILED}
-)
+TERMINAL_RUN_STATUSES = frozenset({RunStatus.CANCELLED, RunStatus.SUCCEEDED, RunStatus.FAILED})
 TERMINAL_NODE_STATUSES = frozenset(
     {
         NodeRunStatus.SUCCEEDED,

@@ -16,14 +16,13 @@ from typing import Any
 import nats
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
+from llmctl_contracts import subjects
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from llmctl_contracts import subjects
-
-__all__ = ["Bus", "MessageHandler", "RawRequestHandler", "StreamSpec", "STREAMS"]
+__all__ = ["STREAMS", "Bus", "MessageHandler", "RawRequestHandler", "StreamSpec"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ class Bus:
             name=f"llmctl-{service}",
             logger=None,
             max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
+            reconnect_time_wait=1,
             graceful_timeout=5.0,
         )
         self._started = False

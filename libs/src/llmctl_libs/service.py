@@ -1,0 +1,133 @@
+"""Process runtime shared by every service: settings, bus, database, relay, health, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmctl_contracts import subjects
+from llmctl_contracts.rpc import HealthReport
+
+from .bus import Bus
+from .health import HealthServer
+from .settings import ServiceSettings
+from .store import Database, Inbox, Outbox, OutboxRelay, PostgresEventStore, store_tables
+from .store.migrations import migrate
+
+__all__ = ["ServiceContext", "ServiceDefinition", "run_cli"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ServiceContext:
+    """Everything a service's set-up function wires its handlers to."""
+
+    settings: ServiceSettings
+    bus: Bus
+    database: Database | None = None
+    event_store: PostgresEventStore | None = None
+    outbox: Outbox | None = None
+    inbox: Inbox | None = None
+    relay: OutboxRelay | None = None
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDefinition:
+    """How to run one service.
+
+    Attributes:
+        name: Service name (also the DB schema name when ``schema`` is set).
+        setup: Registers consumers/endpoints on the context before the bus starts.
+        schema: The service's own Postgres schema; ``None`` for services without a database.
+        migrations: Folder with the service's Alembic scripts (``env.py``, ``versions/``).
+    """
+
+    name: str
+    setup: Callable[[ServiceContext], Awaitable[None]]
+    schema: str | None = None
+    migrations: Path | None = None
+
+
+async def _serve(definition: ServiceDefinition) -> None:
+    settings = ServiceSettings.from_env(definition.name)
+    bus = Bus(settings.nats_url, service=definition.name)
+    ctx = ServiceContext(settings=settings, bus=bus)
+    if definition.schema is not None:
+        tables = store_tables(definition.schema)
+        ctx.database = Database(settings.database_url)
+        ctx.event_store = PostgresEventStore(tables)
+        ctx.outbox = Outbox(tables)
+        ctx.inbox = Inbox(tables)
+        ctx.relay = OutboxRelay(ctx.database, ctx.outbox, bus)
+
+    async def report() -> HealthReport:
+        checks = {"bus": bus.nc.is_connected if bus._started else False}
+        if ctx.database is not None:
+            checks["database"] = await ctx.database.ping()
+        return HealthReport(
+            service=definition.name, healthy=all(checks.values()), pid=os.getpid(), checks=checks
+        )
+
+    async def health_rpc(_: bytes) -> bytes:
+        from llmctl_contracts import encode
+        from llmctl_contracts.rpc import RpcReply
+
+        return encode(RpcReply(ok=True, result=await report()))
+
+    await definition.setup(ctx)
+    bus.serve(subjects.rpc(definition.name, "health"), health_rpc)
+    health = HealthServer(report, port=settings.health_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await bus.start()
+    if ctx.relay is not None:
+        await ctx.relay.start()
+    await health.start()
+    logger.info("%s started (pid %s)", definition.name, os.getpid())
+    await stop.wait()
+    logger.info("%s stopping", definition.name)
+    await health.stop()
+    for hook in ctx.on_stop:
+        await hook()
+    if ctx.relay is not None:
+        await ctx.relay.stop()
+    await bus.stop()
+    if ctx.database is not None:
+        await ctx.database.dispose()
+
+
+def run_cli(definition: ServiceDefinition, argv: list[str] | None = None) -> int:
+    """Console entry point: ``llmctl-<name> [run|migrate]``."""
+    args = sys.argv[1:] if argv is None else argv
+    action = args[0] if args else "run"
+    settings = ServiceSettings.from_env(definition.name)
+    logging.basicConfig(
+        level=settings.log_level,
+        format=f"%(asctime)s {definition.name} %(levelname)s %(name)s: %(message)s",
+    )
+    if action == "migrate":
+        if definition.schema is None or definition.migrations is None:
+            print(f"{definition.name}: no database, nothing to migrate")
+            return 0
+        migrate(
+            settings.database_url,
+            schema=definition.schema,
+            script_location=definition.migrations,
+        )
+        print(f"{definition.name}: migrations applied")
+        return 0
+    if action != "run":
+        print(f"usage: llmctl-{definition.name} [run|migrate]", file=sys.stderr)
+        return 2
+    asyncio.run(_serve(definition))
+    return 0

@@ -1,0 +1,22 @@
+"""Postgres persistence plumbing: event store, transactional outbox, inbox, migrations."""
+
+from .base import ConcurrencyError, EventStore, NewEvent, StoredEvent
+from .database import Database
+from .inbox import Inbox
+from .outbox import Outbox, OutboxRelay
+from .postgres import PostgresEventStore
+from .tables import StoreTables, store_tables
+
+__all__ = [
+    "ConcurrencyError",
+    "Database",
+    "EventStore",
+    "Inbox",
+    "NewEvent",
+    "Outbox",
+    "OutboxRelay",
+    "PostgresEventStore",
+    "StoreTables",
+    "StoredEvent",
+    "store_tables",
+]

@@ -1,0 +1,40 @@
+"""Alembic, run programmatically, one schema (and version table) per service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command, context
+from alembic.config import Config
+
+__all__ = ["migrate", "run_env"]
+
+
+def migrate(database_url: str, *, schema: str, script_location: Path) -> None:
+    """Upgrade ``schema`` to head using the migrations in ``script_location``."""
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["llmctl_schema"] = schema
+    command.upgrade(config, "head")
+
+
+def run_env() -> None:
+    """Body of every service's ``migrations/env.py`` (online mode only)."""
+    config = context.config
+    schema: str = config.attributes["llmctl_schema"]
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        conn.commit()
+        context.configure(
+            connection=conn,
+            version_table_schema=schema,
+            include_schemas=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()

@@ -1,0 +1,63 @@
+"""Wires the orchestrator's handlers to the bus."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from llmctl_contracts import subjects
+from llmctl_contracts.rpc import CreateFlowchart, GetById, ListRunEvents, StartRun
+from llmctl_libs.consumer import guarded
+from llmctl_libs.rpc import endpoint
+from llmctl_libs.service import ServiceContext, ServiceDefinition
+
+from .coordinator import RunCoordinator
+from .flowcharts import FlowchartRepository
+from .queries import RunQueries
+from .tables import SCHEMA
+
+__all__ = ["DEFINITION", "setup"]
+
+logger = logging.getLogger(__name__)
+
+
+async def setup(ctx: ServiceContext) -> None:
+    """Register the orchestrator's consumers and request handlers."""
+    assert ctx.database
+    assert ctx.event_store
+    assert ctx.outbox
+    assert ctx.inbox
+    assert ctx.relay
+    flowcharts = FlowchartRepository(ctx.database, ctx.event_store, ctx.outbox, ctx.relay)
+    coordinator = RunCoordinator(
+        ctx.database, ctx.event_store, ctx.outbox, ctx.inbox, ctx.relay, flowcharts
+    )
+    queries = RunQueries(ctx.database, ctx.event_store)
+    bus = ctx.bus
+    rpc = subjects.rpc
+    endpoint(bus, rpc("orchestrator", "flowchart.create"), CreateFlowchart, flowcharts.create)
+    endpoint(bus, rpc("orchestrator", "flowchart.get"), GetById, flowcharts.get)
+    endpoint(bus, rpc("orchestrator", "run.start"), StartRun, coordinator.start_run)
+    endpoint(bus, rpc("orchestrator", "run.get"), GetById, queries.get)
+    endpoint(bus, rpc("orchestrator", "run.node_runs"), GetById, queries.node_runs)
+    endpoint(bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events)
+    bus.consume(
+        subjects.exec_events_all(),
+        "orchestrator-exec",
+        guarded(bus, "orchestrator", coordinator.on_executed),
+        stream=subjects.EVT_STREAM,
+    )
+    bus.consume(
+        subjects.route_events_all(),
+        "orchestrator-route",
+        guarded(bus, "orchestrator", coordinator.on_routed),
+        stream=subjects.EVT_STREAM,
+    )
+
+
+DEFINITION = ServiceDefinition(
+    name="orchestrator",
+    setup=setup,
+    schema=SCHEMA,
+    migrations=Path(__file__).parent / "migrations",
+)

@@ -1,0 +1,129 @@
+"""Read side: run, node-run and run-event queries served over request/reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from llmctl_contracts import ErrorBody, ErrorCode, decode_envelope
+from llmctl_contracts.rpc import GetById, ListRunEvents, NodeRunRecord, RunEventRecord, RunRecord
+from llmctl_libs.store import Database, PostgresEventStore
+
+from .flowcharts import not_found
+from .tables import node_runs, runs
+
+__all__ = ["RunQueries", "run_record"]
+
+
+def _error(value: Any) -> ErrorBody | None:
+    return None if value is None else msgspec.convert(value, ErrorBody)
+
+
+async def run_record(db: Database, run_id: str) -> RunRecord:
+    """The projection of one run."""
+    async with db.engine.connect() as conn:
+        row = (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).first()
+    if row is None:
+        raise not_found("run", run_id)
+    return RunRecord(
+        id=row.id,
+        flowchart_id=row.flowchart_id,
+        flowchart_version=row.flowchart_version,
+        status=row.status,
+        input=row.input,
+        node_executions=row.node_executions,
+        created_at=row.created_at.isoformat(),
+        updated_at=row.updated_at.isoformat(),
+        correlation_id=row.correlation_id,
+        error=_error(row.error),
+        last_sequence=row.last_sequence,
+        outcome=row.outcome,
+    )
+
+
+class RunQueries:
+    """Answers the gateway's run queries from projections and the event store."""
+
+    def __init__(self, db: Database, event_store: PostgresEventStore) -> None:
+        self._db = db
+        self._store = event_store
+
+    async def get(self, request: GetById) -> RunRecord:
+        """One run."""
+        return await run_record(self._db, request.id)
+
+    async def node_runs(self, request: GetById) -> list[NodeRunRecord]:
+        """Every node run of one run, in activation order."""
+        await run_record(self._db, request.id)
+        async with self._db.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(node_runs)
+                    .where(node_runs.c.run_id == request.id)
+                    .order_by(
+                        node_runs.c.created_at, node_runs.c.node_id, node_runs.c.execution_index
+                    )
+                )
+            ).all()
+        return [
+            NodeRunRecord(
+                id=r.id,
+                run_id=r.run_id,
+                node_id=r.node_id,
+                node_type=r.node_type,
+                execution_index=r.execution_index,
+                status=r.status,
+                attempt=r.attempt,
+                input_context=r.input_context,
+                output=r.output,
+                routing_state=r.routing_state,
+                error=_error(r.error),
+                created_at=r.created_at.isoformat(),
+                updated_at=r.updated_at.isoformat(),
+            )
+            for r in rows
+        ]
+
+    async def events(self, request: ListRunEvents) -> list[RunEventRecord]:
+        """A run's timeline events after ``after_sequence``."""
+        if request.limit < 1 or request.limit > 10_000:
+            raise_limit()
+        await run_record(self._db, request.run_id)
+        async with self._db.engine.connect() as conn:
+            stored = await self._store.read(
+                conn, request.run_id, after_version=request.after_sequence, limit=request.limit
+            )
+        records = []
+        for event in stored:
+            env = decode_envelope(event.envelope)
+            records.append(
+                RunEventRecord(
+                    event_id=env.event_id,
+                    type=env.type,
+                    version=env.version,
+                    sequence=event.version,
+                    occurred_at=env.occurred_at.isoformat(),
+                    run_id=request.run_id,
+                    correlation_id=env.correlation_id,
+                    payload=msgspec.json.decode(env.payload),
+                    node_run_id=env.node_run_id,
+                    causation_id=env.causation_id,
+                    request_id=env.request_id,
+                )
+            )
+        return records
+
+
+def raise_limit() -> None:
+    """Reject an out-of-range page size."""
+    from llmctl_contracts import FieldError
+    from llmctl_libs.rpc import RpcError
+
+    raise RpcError(
+        ErrorBody(
+            code=ErrorCode.VALIDATION_FAILED,
+            message="limit must be between 1 and 10000",
+            details=[FieldError(field="limit", reason="must be between 1 and 10000")],
+        )
+    )

@@ -1,0 +1,72 @@
+"""The orchestrator's own schema: flowchart versions and run projections."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from llmctl_libs.store import store_tables
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = ["SCHEMA", "flowchart_versions", "flowcharts", "metadata", "node_runs", "runs", "store"]
+
+SCHEMA = "orchestrator"
+metadata = sa.MetaData(schema=SCHEMA)
+store = store_tables(SCHEMA, metadata)
+
+_now = sa.func.now()
+
+flowcharts = sa.Table(
+    "flowcharts",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("latest_version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+flowchart_versions = sa.Table(
+    "flowchart_versions",
+    metadata,
+    sa.Column("flowchart_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("flowchart_id", sa.Text, nullable=False),
+    sa.Column("flowchart_version", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("input", JSONB, nullable=False),
+    sa.Column("state", sa.LargeBinary, nullable=False),
+    sa.Column("last_sequence", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("node_executions", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("idempotency_key", sa.Text, nullable=True, unique=True),
+    sa.Column("correlation_id", sa.Text, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=True),
+    sa.Column("error", JSONB, nullable=True),
+    sa.Column("outcome", JSONB, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+node_runs = sa.Table(
+    "node_runs",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text, nullable=False, index=True),
+    sa.Column("node_id", sa.Text, nullable=False),
+    sa.Column("node_type", sa.Text, nullable=False),
+    sa.Column("execution_index", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("input_context", JSONB, nullable=False),
+    sa.Column("output", JSONB, nullable=True),
+    sa.Column("routing_state", JSONB, nullable=True),
+    sa.Column("error", JSONB, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.UniqueConstraint("run_id", "node_id", "execution_index", name="node_runs_activation_key"),
+)

@@ -1,0 +1,128 @@
+"""RunWriter: collects one transaction's run events, commands and state, then writes them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from llmctl_contracts import MessageKind, encode, subjects
+from llmctl_libs.messages import Trace, make_envelope
+from llmctl_libs.store import NewEvent, Outbox, PostgresEventStore
+from llmctl_libs.store.outbox import OutboxMessage
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .engine import RunState
+from .tables import runs
+
+__all__ = ["RunWriter"]
+
+
+class RunWriter:
+    """Accumulates a run's new events (numbered by the run's sequence) and commands.
+
+    The caller holds the run row lock (``SELECT ... FOR UPDATE``), so numbering is race-free;
+    the event store's ``UNIQUE(stream_id, version)`` would still catch a second writer.
+    """
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        *,
+        run_id: str,
+        last_sequence: int,
+        state: RunState,
+        trace: Trace,
+        event_store: PostgresEventStore,
+        outbox: Outbox,
+    ) -> None:
+        self.conn = conn
+        self.run_id = run_id
+        self.state = state
+        self.trace = trace
+        self.status: str | None = None
+        self.error: dict[str, Any] | None = None
+        self.outcome: dict[str, Any] | None = None
+        self._start_sequence = last_sequence
+        self._events: list[NewEvent] = []
+        self._messages: list[OutboxMessage] = []
+        self._store = event_store
+        self._outbox = outbox
+
+    @property
+    def sequence(self) -> int:
+        """The run's sequence after the events emitted so far."""
+        return self._start_sequence + len(self._events)
+
+    def emit(self, type_name: str, payload: Any, *, node_run_id: str | None = None) -> None:
+        """Record a run timeline event (``entity.action``) and queue its publication."""
+        sequence = self.sequence + 1
+        envelope = make_envelope(
+            type_name,
+            payload,
+            trace=self.trace,
+            idempotency_key=f"run:{self.run_id}:seq:{sequence}",
+            run_id=self.run_id,
+            node_run_id=node_run_id,
+            sequence=sequence,
+        )
+        body = encode(envelope)
+        entity, _, action = type_name.partition(".")
+        self._events.append(
+            NewEvent(
+                event_id=envelope.event_id,
+                type=type_name,
+                type_version=envelope.version,
+                envelope=body,
+                idempotency_key=envelope.idempotency_key,
+            )
+        )
+        self._messages.append(
+            OutboxMessage(
+                subject=subjects.run_event(self.run_id, entity, action),
+                msg_id=envelope.idempotency_key,
+                body=body,
+            )
+        )
+
+    def command(
+        self,
+        subject: str,
+        type_name: str,
+        payload: Any,
+        *,
+        idempotency_key: str,
+        node_run_id: str | None = None,
+    ) -> None:
+        """Queue a command for publication when the transaction commits."""
+        envelope = make_envelope(
+            type_name,
+            payload,
+            trace=self.trace,
+            idempotency_key=idempotency_key,
+            kind=MessageKind.COMMAND,
+            run_id=self.run_id,
+            node_run_id=node_run_id,
+        )
+        self._messages.append(
+            OutboxMessage(subject=subject, msg_id=idempotency_key, body=encode(envelope))
+        )
+
+    async def flush(self) -> None:
+        """Append events, queue outbox messages and save the run projection."""
+        await self._store.append(self.conn, self.run_id, self._start_sequence, self._events)
+        await self._outbox.add(self.conn, self._messages)
+        values: dict[str, Any] = {
+            "state": msgspec.msgpack.encode(self.state),
+            "last_sequence": self.sequence,
+            "node_executions": self.state.node_executions,
+            "updated_at": datetime.now(UTC),
+        }
+        if self.status is not None:
+            values["status"] = self.status
+        if self.error is not None:
+            values["error"] = self.error
+        if self.outcome is not None:
+            values["outcome"] = self.outcome
+        await self.conn.execute(sa.update(runs).where(runs.c.id == self.run_id).values(**values))
