@@ -20,9 +20,34 @@ from .settings import ServiceSettings
 from .store import Database, Inbox, Outbox, OutboxRelay, PostgresEventStore, store_tables
 from .store.migrations import migrate
 
-__all__ = ["ServiceContext", "ServiceDefinition", "run_cli"]
+__all__ = ["Persistence", "ServiceContext", "ServiceDefinition", "run_cli"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """A service's database handle and its event store, outbox, inbox and relay."""
+
+    database: Database
+    event_store: PostgresEventStore
+    outbox: Outbox
+    inbox: Inbox
+    relay: OutboxRelay
+
+    @classmethod
+    def for_schema(cls, database_url: str, schema: str, bus: Bus) -> Persistence:
+        """Wire the plumbing of one service schema."""
+        tables = store_tables(schema)
+        database = Database(database_url)
+        outbox = Outbox(tables)
+        return cls(
+            database=database,
+            event_store=PostgresEventStore(tables),
+            outbox=outbox,
+            inbox=Inbox(tables),
+            relay=OutboxRelay(database, outbox, bus),
+        )
 
 
 @dataclass(slots=True)
@@ -31,12 +56,14 @@ class ServiceContext:
 
     settings: ServiceSettings
     bus: Bus
-    database: Database | None = None
-    event_store: PostgresEventStore | None = None
-    outbox: Outbox | None = None
-    inbox: Inbox | None = None
-    relay: OutboxRelay | None = None
+    persistence: Persistence | None = None
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def require_persistence(self) -> Persistence:
+        """The service's persistence; an error for services defined without a schema."""
+        if self.persistence is None:
+            raise RuntimeError(f"{self.settings.service} has no database schema configured")
+        return self.persistence
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +88,13 @@ async def _serve(definition: ServiceDefinition) -> None:
     bus = Bus(settings.nats_url, service=definition.name)
     ctx = ServiceContext(settings=settings, bus=bus)
     if definition.schema is not None:
-        tables = store_tables(definition.schema)
-        ctx.database = Database(settings.database_url)
-        ctx.event_store = PostgresEventStore(tables)
-        ctx.outbox = Outbox(tables)
-        ctx.inbox = Inbox(tables)
-        ctx.relay = OutboxRelay(ctx.database, ctx.outbox, bus)
+        ctx.persistence = Persistence.for_schema(settings.database_url, definition.schema, bus)
+    persistence = ctx.persistence
 
     async def report() -> HealthReport:
         checks = {"bus": bus.nc.is_connected if bus._started else False}
-        if ctx.database is not None:
-            checks["database"] = await ctx.database.ping()
+        if persistence is not None:
+            checks["database"] = await persistence.database.ping()
         return HealthReport(
             service=definition.name, healthy=all(checks.values()), pid=os.getpid(), checks=checks
         )
@@ -90,8 +113,8 @@ async def _serve(definition: ServiceDefinition) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await bus.start()
-    if ctx.relay is not None:
-        await ctx.relay.start()
+    if persistence is not None:
+        await persistence.relay.start()
     await health.start()
     logger.info("%s started (pid %s)", definition.name, os.getpid())
     await stop.wait()
@@ -99,11 +122,11 @@ async def _serve(definition: ServiceDefinition) -> None:
     await health.stop()
     for hook in ctx.on_stop:
         await hook()
-    if ctx.relay is not None:
-        await ctx.relay.stop()
+    if persistence is not None:
+        await persistence.relay.stop()
     await bus.stop()
-    if ctx.database is not None:
-        await ctx.database.dispose()
+    if persistence is not None:
+        await persistence.database.dispose()
 
 
 def run_cli(definition: ServiceDefinition, argv: list[str] | None = None) -> int:

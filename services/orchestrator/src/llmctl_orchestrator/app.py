@@ -23,16 +23,10 @@ logger = logging.getLogger(__name__)
 
 async def setup(ctx: ServiceContext) -> None:
     """Register the orchestrator's consumers and request handlers."""
-    assert ctx.database
-    assert ctx.event_store
-    assert ctx.outbox
-    assert ctx.inbox
-    assert ctx.relay
-    flowcharts = FlowchartRepository(ctx.database, ctx.event_store, ctx.outbox, ctx.relay)
-    coordinator = RunCoordinator(
-        ctx.database, ctx.event_store, ctx.outbox, ctx.inbox, ctx.relay, flowcharts
-    )
-    queries = RunQueries(ctx.database, ctx.event_store)
+    persistence = ctx.require_persistence()
+    flowcharts = FlowchartRepository(persistence)
+    coordinator = RunCoordinator(persistence, flowcharts)
+    queries = RunQueries(persistence)
     bus = ctx.bus
     rpc = subjects.rpc
     endpoint(bus, rpc("orchestrator", "flowchart.create"), CreateFlowchart, flowcharts.create)

@@ -41,7 +41,7 @@ from llmctl_contracts.rpc import GetById, RunRecord, StartRun
 from llmctl_contracts.statuses import TERMINAL_RUN_STATUSES
 from llmctl_libs.ids import deterministic_id, new_id
 from llmctl_libs.messages import Trace
-from llmctl_libs.store import Database, Inbox, Outbox, OutboxRelay, PostgresEventStore
+from llmctl_libs.service import Persistence
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -73,20 +73,12 @@ def _builtins(value: Any) -> Any:
 class RunCoordinator:
     """Owns run state transitions."""
 
-    def __init__(
-        self,
-        db: Database,
-        event_store: PostgresEventStore,
-        outbox: Outbox,
-        inbox: Inbox,
-        relay: OutboxRelay,
-        flowcharts: FlowchartRepository,
-    ) -> None:
-        self._db = db
-        self._store = event_store
-        self._outbox = outbox
-        self._inbox = inbox
-        self._relay = relay
+    def __init__(self, persistence: Persistence, flowcharts: FlowchartRepository) -> None:
+        self._db = persistence.database
+        self._store = persistence.event_store
+        self._outbox = persistence.outbox
+        self._inbox = persistence.inbox
+        self._relay = persistence.relay
         self._flowcharts = flowcharts
 
     # -- entry points ------------------------------------------------------------------------

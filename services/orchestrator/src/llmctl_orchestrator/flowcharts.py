@@ -13,7 +13,8 @@ from llmctl_contracts.rpc import CreateFlowchart, FlowchartRecord, GetById
 from llmctl_libs.ids import new_id
 from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.rpc import RpcError
-from llmctl_libs.store import Database, NewEvent, Outbox, OutboxRelay, PostgresEventStore
+from llmctl_libs.service import Persistence
+from llmctl_libs.store import NewEvent
 from llmctl_libs.store.outbox import OutboxMessage
 
 from .engine import FlowchartGraph
@@ -37,13 +38,11 @@ def not_found(what: str, ident: str) -> RpcError:
 class FlowchartRepository:
     """Stores flowchart versions (immutable once written) and caches their graphs."""
 
-    def __init__(
-        self, db: Database, event_store: PostgresEventStore, outbox: Outbox, relay: OutboxRelay
-    ) -> None:
-        self._db = db
-        self._store = event_store
-        self._outbox = outbox
-        self._relay = relay
+    def __init__(self, persistence: Persistence) -> None:
+        self._db = persistence.database
+        self._store = persistence.event_store
+        self._outbox = persistence.outbox
+        self._relay = persistence.relay
         self._graphs: dict[tuple[str, int], FlowchartGraph] = {}
 
     async def create(self, request: CreateFlowchart) -> FlowchartRecord:

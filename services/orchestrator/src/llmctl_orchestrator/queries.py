@@ -8,7 +8,8 @@ import msgspec
 import sqlalchemy as sa
 from llmctl_contracts import ErrorBody, ErrorCode, decode_envelope
 from llmctl_contracts.rpc import GetById, ListRunEvents, NodeRunRecord, RunEventRecord, RunRecord
-from llmctl_libs.store import Database, PostgresEventStore
+from llmctl_libs.service import Persistence
+from llmctl_libs.store import Database
 
 from .flowcharts import not_found
 from .tables import node_runs, runs
@@ -45,9 +46,9 @@ async def run_record(db: Database, run_id: str) -> RunRecord:
 class RunQueries:
     """Answers the gateway's run queries from projections and the event store."""
 
-    def __init__(self, db: Database, event_store: PostgresEventStore) -> None:
-        self._db = db
-        self._store = event_store
+    def __init__(self, persistence: Persistence) -> None:
+        self._db = persistence.database
+        self._store = persistence.event_store
 
     async def get(self, request: GetById) -> RunRecord:
         """One run."""

@@ -1,0 +1,74 @@
+"""Consumes route commands; records each decision once and announces it."""
+
+from __future__ import annotations
+
+from llmctl_contracts import Envelope, MessageType, decode_payload, encode, subjects
+from llmctl_contracts.commands import RouteNode
+from llmctl_contracts.events import NodeRoutingDecided
+from llmctl_libs.messages import Trace, make_envelope
+from llmctl_libs.service import Persistence
+from llmctl_libs.store import ConcurrencyError, NewEvent
+from llmctl_libs.store.outbox import OutboxMessage
+
+from .decide import RoutingFailure, decide
+
+__all__ = ["RouteHandler"]
+
+
+class RouteHandler:
+    """Decides routing for a node run and persists it with its announcement atomically."""
+
+    def __init__(self, persistence: Persistence) -> None:
+        self._db = persistence.database
+        self._store = persistence.event_store
+        self._outbox = persistence.outbox
+        self._inbox = persistence.inbox
+        self._relay = persistence.relay
+
+    async def __call__(self, envelope: Envelope) -> None:
+        command = decode_payload(envelope, RouteNode)
+        try:
+            decided = NodeRoutingDecided(
+                node_run_id=command.node_run_id,
+                node_id=command.node.id,
+                routing_state=decide(command),
+            )
+        except RoutingFailure as failure:
+            decided = NodeRoutingDecided(
+                node_run_id=command.node_run_id,
+                node_id=command.node.id,
+                routing_state=failure.state,
+                error=failure.body,
+            )
+        key = f"routed:{command.node_run_id}"
+        event = make_envelope(
+            MessageType.NODE_ROUTING_DECIDED,
+            decided,
+            trace=Trace.caused_by(envelope),
+            idempotency_key=key,
+            run_id=envelope.run_id,
+            node_run_id=command.node_run_id,
+            sequence=1,
+        )
+        body = encode(event)
+        async with self._db.transaction() as conn:
+            if not await self._inbox.claim(conn, "router.route", envelope.idempotency_key):
+                return
+            try:
+                await self._store.append(
+                    conn,
+                    command.node_run_id,
+                    0,
+                    [NewEvent(event.event_id, event.type, event.version, body, key)],
+                )
+            except ConcurrencyError:
+                return  # already decided under another message id: never decide twice
+            await self._outbox.add(
+                conn,
+                [
+                    OutboxMessage(
+                        subject=subjects.route_event(envelope.run_id or "-"), msg_id=key, body=body
+                    )
+                ],
+            )
+        self._relay.notify()
