@@ -121,17 +121,27 @@ class Bus:
         """Register a durable pull consumer.
 
         The handler's return acknowledges the message; an exception naks it with a short delay
-        so it is redelivered (handlers must therefore be idempotent).
+        so it is redelivered (handlers must therefore be idempotent). While the handler runs,
+        the message is kept in progress, so ``ack_wait_seconds`` only bounds how long a
+        crashed consumer's message waits before redelivery.
         """
+
+        async def heartbeat(msg: NatsMessage) -> None:
+            while True:
+                await asyncio.sleep(ack_wait_seconds / 3)
+                await msg.in_progress()
 
         async def on_message(msg: NatsMessage) -> None:
             headers = dict(msg.raw_message.headers or {})
+            beat = asyncio.create_task(heartbeat(msg))
             try:
                 await handler(msg.body, headers)
             except Exception:
                 logger.exception("handler for %s failed; message will be redelivered", subject)
                 await msg.nack(delay=0.5)
                 return
+            finally:
+                beat.cancel()
             await msg.ack()
 
         self.broker.subscriber(

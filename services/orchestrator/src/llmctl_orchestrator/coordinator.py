@@ -176,7 +176,8 @@ class RunCoordinator:
             else:
                 error = report.error or ErrorBody(code=ErrorCode.INTERNAL, message="node failed")
                 max_attempts = node.max_attempts or graph.definition.defaults.max_attempts
-                if report.attempt < max_attempts:
+                # provider/model unavailable fails the node at once: no retry, no fallback
+                if report.attempt < max_attempts and error.code is not ErrorCode.UNAVAILABLE:
                     await self._dispatch(
                         writer,
                         graph,

@@ -1,0 +1,20 @@
+"""Initial models schema: model records (1:1 provider binding).
+
+Revision ID: 0001
+"""
+
+from alembic import op
+from llmctl_models.tables import metadata
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    metadata.create_all(op.get_bind())
+
+
+def downgrade() -> None:
+    metadata.drop_all(op.get_bind())

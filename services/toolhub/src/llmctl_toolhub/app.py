@@ -1,0 +1,29 @@
+"""Wires toolhub to the bus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmctl_contracts import subjects
+from llmctl_libs.consumer import guarded
+from llmctl_libs.service import ServiceContext, ServiceDefinition
+
+from .tables import SCHEMA
+from .worker import SpecialNodeWorker
+
+__all__ = ["DEFINITION", "setup"]
+
+
+async def setup(ctx: ServiceContext) -> None:
+    """Register the special-node work queue consumer."""
+    ctx.bus.consume(
+        subjects.execute_command("toolhub"),
+        "toolhub",
+        guarded(ctx.bus, "toolhub", SpecialNodeWorker(ctx.bus)),
+        stream=subjects.CMD_STREAM,
+    )
+
+
+DEFINITION = ServiceDefinition(
+    name="toolhub", setup=setup, schema=SCHEMA, migrations=Path(__file__).parent / "migrations"
+)
