@@ -15,12 +15,13 @@ from typing import Any
 
 import nats
 from faststream import AckPolicy
-from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
-from llmctl_contracts import subjects
+from faststream.nats import JStream, NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
+
+from llmctl_contracts import subjects
 
 __all__ = ["STREAMS", "Bus", "MessageHandler", "RawRequestHandler", "StreamSpec"]
 
@@ -83,6 +84,7 @@ class Bus:
             graceful_timeout=5.0,
         )
         self._started = False
+        self._durables: list[tuple[str, str]] = []
 
     @property
     def nc(self) -> NatsClient:
@@ -98,6 +100,8 @@ class Bus:
         """Connect, declare streams and start every registered consumer."""
         await self.broker.connect()
         await ensure_streams(self.js)
+        for stream, durable in self._durables:
+            await _drop_if_not_push_group(self.js, stream, durable)
         await self.broker.start()
         self._started = True
 
@@ -114,11 +118,11 @@ class Bus:
         handler: MessageHandler,
         *,
         stream: str,
-        batch_size: int = 32,
         ack_wait_seconds: float = 30.0,
         max_workers: int = 1,
+        max_ack_pending: int = 1_000,
     ) -> None:
-        """Register a durable pull consumer.
+        """Register a durable consumer.
 
         The handler's return acknowledges the message; an exception naks it with a short delay
         so it is redelivered (handlers must therefore be idempotent). While the handler runs,
@@ -144,12 +148,19 @@ class Bus:
                 beat.cancel()
             await msg.ack()
 
+        self._durables.append((stream, durable))
+        # A durable push consumer with a deliver group (``queue``): the server pushes each
+        # message the moment it is stored (no long-poll round trips), and every replica of the
+        # service joins the same group, so the work is shared and survives restarts.
         self.broker.subscriber(
             subject,
-            durable=durable,
+            queue=durable,
             stream=JStream(stream, declare=False),
-            pull_sub=PullSub(batch_size=batch_size, timeout=1.0),
-            config=ConsumerConfig(ack_wait=ack_wait_seconds, max_ack_pending=10_000),
+            config=ConsumerConfig(
+                ack_wait=ack_wait_seconds,
+                max_ack_pending=max_ack_pending,
+                max_deliver=-1,
+            ),
             ack_policy=AckPolicy.MANUAL,
             max_workers=max_workers,
         )(on_message)
@@ -185,6 +196,21 @@ async def ensure_streams(js: JetStreamContext) -> None:
             await js.add_stream(config=config)
         except BadRequestError:
             await js.update_stream(config=config)
+
+
+async def _drop_if_not_push_group(js: JetStreamContext, stream: str, durable: str) -> None:
+    """Delete a durable of the same name with another shape (e.g. a former pull consumer).
+
+    Safe: work-queue messages stay in the stream until acknowledged, and consumers are
+    idempotent (inbox), so a recreated consumer redelivering old events has no second effect.
+    """
+    try:
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        return
+    if info.config.deliver_group != durable:
+        logger.warning("recreating consumer %s on %s as a push deliver group", durable, stream)
+        await js.delete_consumer(stream, durable)
 
 
 async def connect_raw(nats_url: str, **kwargs: Any) -> NatsClient:

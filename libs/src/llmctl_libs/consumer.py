@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import msgspec
+
 from llmctl_contracts import ContractError, Envelope, ErrorBody, decode_envelope, encode
 
 from .bus import Bus, MessageHandler

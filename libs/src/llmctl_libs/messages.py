@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+
 from llmctl_contracts import Envelope, MessageKind, encode
 
 from .ids import new_id

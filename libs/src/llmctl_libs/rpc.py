@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import msgspec
 import nats.errors
+
 from llmctl_contracts import ContractError, ErrorBody, ErrorCode, decode_strict, encode
 from llmctl_contracts.rpc import RpcReply
 

@@ -21,7 +21,6 @@ async def setup(ctx: ServiceContext) -> None:
         "executor-frontier",
         guarded(ctx.bus, "executor-frontier", FrontierWorker(ctx.bus)),
         stream=subjects.CMD_STREAM,
-        batch_size=concurrency,
         max_workers=concurrency,
     )
 

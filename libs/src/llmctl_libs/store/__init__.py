@@ -3,7 +3,7 @@
 from .base import ConcurrencyError, EventStore, NewEvent, StoredEvent
 from .database import Database
 from .inbox import Inbox
-from .outbox import Outbox, OutboxRelay
+from .outbox import Outbox, OutboxMessage, OutboxRelay, PendingMessage
 from .postgres import PostgresEventStore
 from .tables import StoreTables, store_tables
 
@@ -14,7 +14,9 @@ __all__ = [
     "Inbox",
     "NewEvent",
     "Outbox",
+    "OutboxMessage",
     "OutboxRelay",
+    "PendingMessage",
     "PostgresEventStore",
     "StoreTables",
     "StoredEvent",

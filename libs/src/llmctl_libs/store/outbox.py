@@ -14,7 +14,7 @@ from ..bus import Bus
 from .database import Database
 from .tables import StoreTables
 
-__all__ = ["Outbox", "OutboxMessage", "OutboxRelay"]
+__all__ = ["Outbox", "OutboxMessage", "OutboxRelay", "PendingMessage"]
 
 logger = logging.getLogger(__name__)
 
@@ -28,75 +28,130 @@ class OutboxMessage:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    """An outbox row written in a transaction: publish it once that transaction commits."""
+
+    row_id: int
+    message: OutboxMessage
+
+
 class Outbox:
     """Writes messages into the outbox table inside the caller's transaction."""
 
     def __init__(self, tables: StoreTables) -> None:
         self.table = tables.outbox
 
-    async def add(self, conn: AsyncConnection, messages: list[OutboxMessage]) -> None:
-        """Queue ``messages`` for publication (in order) when ``conn`` commits."""
-        if messages:
-            await conn.execute(
-                sa.insert(self.table),
-                [{"subject": m.subject, "msg_id": m.msg_id, "body": m.body} for m in messages],
-            )
+    async def add(
+        self, conn: AsyncConnection, messages: list[OutboxMessage]
+    ) -> list[PendingMessage]:
+        """Queue ``messages`` for publication (in order) when ``conn`` commits.
+
+        Returns:
+            The written rows, to hand to :meth:`OutboxRelay.enqueue` after the commit.
+        """
+        if not messages:
+            return []
+        result = await conn.execute(
+            sa.insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True),
+            [{"subject": m.subject, "msg_id": m.msg_id, "body": m.body} for m in messages],
+        )
+        return [
+            PendingMessage(row_id, m) for row_id, m in zip(result.scalars(), messages, strict=True)
+        ]
 
 
 class OutboxRelay:
     """Publishes committed outbox rows to JetStream, then marks them published.
 
-    A crash between publish and mark republishes with the same ``Nats-Msg-Id``: the server's
-    duplicate window drops it, and consumers' inboxes make any later copy harmless.
-    Call :meth:`notify` after a commit for low latency; a poll catches anything left over.
+    Fast path: a service hands the rows it just committed to :meth:`enqueue`; one publisher
+    task publishes them in commit order and marks them in batches. Safety net: a poller
+    publishes rows left unpublished for a while (a crash between commit and publish).
+    A crash between publish and mark republishes with the same ``Nats-Msg-Id``: the
+    server's duplicate window drops it, and consumers' inboxes make any later copy harmless.
     """
 
     def __init__(
-        self, database: Database, outbox: Outbox, bus: Bus, *, poll_seconds: float = 0.5
+        self, database: Database, outbox: Outbox, bus: Bus, *, poll_seconds: float = 1.0
     ) -> None:
         self._db = database
         self._table = outbox.table
         self._bus = bus
         self._poll = poll_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[list[PendingMessage]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
 
-    def notify(self) -> None:
-        """Wake the relay: something was committed."""
-        self._wake.set()
+    def enqueue(self, pending: list[PendingMessage]) -> None:
+        """Publish rows whose transaction has committed (call only after the commit)."""
+        if pending:
+            self._queue.put_nowait(pending)
 
     async def start(self) -> None:
-        """Start relaying in the background."""
-        self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+        """Start the publisher and the recovery poller."""
+        self._tasks = [
+            asyncio.create_task(self._publisher(), name="outbox-publisher"),
+            asyncio.create_task(self._poller(), name="outbox-poller"),
+        ]
 
     async def stop(self) -> None:
-        """Stop relaying (pending rows are picked up by the next start)."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop (rows not yet marked are picked up by the next start's poller)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
 
-    async def _loop(self) -> None:
+    async def _publisher(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            self._wake.clear()
+            batch = await self._queue.get()
+            while not self._queue.empty():
+                batch.extend(self._queue.get_nowait())
             try:
-                while await self.relay_once() > 0:
-                    pass
+                await self._publish([p.message for p in batch])
+                await self._mark([p.row_id for p in batch])
             except Exception:
-                logger.exception("outbox relay failed; retrying")
-                await asyncio.sleep(self._poll)
+                logger.exception("outbox publish failed; the poller will retry")
 
-    async def relay_once(self, batch: int = 500) -> int:
-        """Publish one batch of unpublished rows; returns how many were published."""
+    async def _poller(self) -> None:
+        first = True
+        while True:
+            try:
+                while await self.relay_once(min_age_seconds=0.0 if first else 2 * self._poll) > 0:
+                    pass
+                first = False
+            except Exception:
+                logger.exception("outbox poll failed; retrying")
+            await asyncio.sleep(self._poll)
+
+    async def _publish(self, messages: list[OutboxMessage]) -> None:
+        # Publishes are sent in order and their acks awaited together (pipelined).
+        await asyncio.gather(
+            *(self._bus.publish(m.subject, m.body, msg_id=m.msg_id) for m in messages)
+        )
+
+    async def _mark(self, row_ids: list[int]) -> None:
+        async with self._db.transaction() as conn:
+            # Losing this mark in a crash only republishes (deduplicated): no fsync needed.
+            await conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+            await conn.execute(
+                sa.update(self._table)
+                .where(self._table.c.id.in_(row_ids))
+                .values(published_at=sa.func.now())
+            )
+
+    async def relay_once(self, batch: int = 500, *, min_age_seconds: float = 0.0) -> int:
+        """Publish one batch of rows unpublished for ``min_age_seconds``; returns the count."""
         t = self._table
         async with self._db.transaction() as conn:
             rows = (
                 await conn.execute(
                     sa.select(t.c.id, t.c.subject, t.c.msg_id, t.c.body)
-                    .where(t.c.published_at.is_(None))
+                    .where(
+                        t.c.published_at.is_(None),
+                        t.c.created_at
+                        < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, min_age_seconds),
+                    )
                     .order_by(t.c.id)
                     .limit(batch)
                     .with_for_update(skip_locked=True)
@@ -104,8 +159,12 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            for row in rows:
-                await self._bus.publish(row.subject, bytes(row.body), msg_id=row.msg_id)
+            await self._publish(
+                [
+                    OutboxMessage(subject=r.subject, msg_id=r.msg_id, body=bytes(r.body))
+                    for r in rows
+                ]
+            )
             await conn.execute(
                 sa.update(t)
                 .where(t.c.id.in_([r.id for r in rows]))

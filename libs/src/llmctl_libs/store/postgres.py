@@ -16,7 +16,9 @@ class PostgresEventStore(EventStore):
     """Event store on one schema's ``events`` table.
 
     ``UNIQUE(stream_id, version)`` gives optimistic concurrency: of two writers that read the
-    same version, the second one's insert fails and it gets :class:`ConcurrencyError`.
+    same version, the second one's insert fails and it gets :class:`ConcurrencyError`. The
+    failed insert aborts the caller's transaction (no savepoint on the hot path); a caller that
+    wants to carry on after a conflict wraps the append in ``conn.begin_nested()``.
     """
 
     def __init__(self, tables: StoreTables) -> None:
@@ -44,8 +46,7 @@ class PostgresEventStore(EventStore):
             for offset, event in enumerate(events, start=1)
         ]
         try:
-            async with conn.begin_nested():
-                await conn.execute(sa.insert(self._events), rows)
+            await conn.execute(sa.insert(self._events), rows)
         except IntegrityError as exc:
             raise ConcurrencyError(
                 f"stream {stream_id} is not at version {expected_version} "

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
 from llmctl_contracts import ErrorBody, ErrorCode, FieldError
 from llmctl_contracts.commands import ModelBinding
 from llmctl_contracts.rpc import ResolveModel
 from llmctl_libs.ids import deterministic_id
 from llmctl_libs.rpc import RpcError
 from llmctl_libs.store import Database
-from sqlalchemy.dialects.postgresql import insert
 
 from .builtin import BuiltinModel
 from .tables import models

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from llmctl_libs.store import store_tables
 from sqlalchemy.dialects.postgresql import JSONB
+
+from llmctl_libs.store import store_tables
 
 __all__ = ["SCHEMA", "metadata", "models", "store"]
 

@@ -16,7 +16,10 @@ from .flowcharts import FlowchartRepository
 from .queries import RunQueries
 from .tables import SCHEMA
 
-__all__ = ["DEFINITION", "setup"]
+__all__ = ["CONSUMER_WORKERS", "DEFINITION", "setup"]
+
+# Messages handled concurrently per consumer; steps of one run are serialized by its row lock.
+CONSUMER_WORKERS = 8
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +43,14 @@ async def setup(ctx: ServiceContext) -> None:
         "orchestrator-exec",
         guarded(bus, "orchestrator", coordinator.on_executed),
         stream=subjects.EVT_STREAM,
+        max_workers=CONSUMER_WORKERS,
     )
     bus.consume(
         subjects.route_events_all(),
         "orchestrator-route",
         guarded(bus, "orchestrator", coordinator.on_routed),
         stream=subjects.EVT_STREAM,
+        max_workers=CONSUMER_WORKERS,
     )
 
 

@@ -12,6 +12,9 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from llmctl_contracts import (
     Envelope,
     ErrorBody,
@@ -42,8 +45,7 @@ from llmctl_contracts.statuses import TERMINAL_RUN_STATUSES
 from llmctl_libs.ids import deterministic_id, new_id
 from llmctl_libs.messages import Trace
 from llmctl_libs.service import Persistence
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from llmctl_libs.store import PendingMessage
 
 from .engine import Activation, EngineError, FlowchartGraph, RunState, activate_start, apply_routing
 from .engine.activation import completion, record_output, unconsumed_tokens
@@ -98,6 +100,7 @@ class RunCoordinator:
         correlation_id = request.correlation_id or request.request_id or run_id
         trace = Trace(correlation_id=correlation_id, request_id=request.request_id)
         state = RunState()
+        pending: list[PendingMessage] = []
         async with self._db.transaction() as conn:
             inserted = await conn.execute(
                 insert(runs)
@@ -134,8 +137,8 @@ class RunCoordinator:
                     [activate_start(state, graph)],
                     self._run_meta(run_id, record.id, record.version, request.input),
                 )
-                await writer.flush()
-        self._relay.notify()
+                pending = await writer.flush()
+        self._relay.enqueue(pending)
         if not run_id and request.idempotency_key:
             existing = await self._run_by_key(request.idempotency_key)
             assert existing is not None
@@ -146,6 +149,7 @@ class RunCoordinator:
         """A worker reported one attempt of a node run."""
         report = decode_payload(envelope, NodeExecuted)
         assert envelope.run_id is not None
+        pending: list[PendingMessage] = []
         async with self._db.transaction() as conn:
             if not await self._inbox.claim(conn, "orchestrator.exec", envelope.idempotency_key):
                 return
@@ -188,13 +192,14 @@ class RunCoordinator:
                     )
                 else:
                     await self._fail(writer, node, report.node_run_id, error, report.attempt)
-            await writer.flush()
-        self._relay.notify()
+            pending = await writer.flush()
+        self._relay.enqueue(pending)
 
     async def on_routed(self, envelope: Envelope) -> None:
         """The router decided which connectors of a finished node run fire."""
         decided = decode_payload(envelope, NodeRoutingDecided)
         assert envelope.run_id is not None
+        pending: list[PendingMessage] = []
         async with self._db.transaction() as conn:
             if not await self._inbox.claim(conn, "orchestrator.route", envelope.idempotency_key):
                 return
@@ -237,8 +242,8 @@ class RunCoordinator:
                     if not writer.state.terminated:
                         await self._activate(writer, graph, activations, meta)
                     self._maybe_complete(writer)
-            await writer.flush()
-        self._relay.notify()
+            pending = await writer.flush()
+        self._relay.enqueue(pending)
 
     # -- steps -------------------------------------------------------------------------------
 

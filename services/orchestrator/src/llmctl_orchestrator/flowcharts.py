@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import msgspec
 import sqlalchemy as sa
+
 from llmctl_contracts import ErrorBody, ErrorCode, FieldError, MessageType, encode, subjects
 from llmctl_contracts.events import FlowchartCreated
 from llmctl_contracts.flowchart import FlowchartDefinition
@@ -91,7 +92,7 @@ class FlowchartRepository:
                 0,
                 [NewEvent(envelope.event_id, envelope.type, 1, body, envelope.idempotency_key)],
             )
-            await self._outbox.add(
+            pending = await self._outbox.add(
                 conn,
                 [
                     OutboxMessage(
@@ -101,7 +102,7 @@ class FlowchartRepository:
                     )
                 ],
             )
-        self._relay.notify()
+        self._relay.enqueue(pending)
         return FlowchartRecord(
             id=flowchart_id,
             version=1,

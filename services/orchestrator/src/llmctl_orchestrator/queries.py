@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+
 from llmctl_contracts import ErrorBody, ErrorCode, decode_envelope
 from llmctl_contracts.rpc import GetById, ListRunEvents, NodeRunRecord, RunEventRecord, RunRecord
 from llmctl_libs.service import Persistence

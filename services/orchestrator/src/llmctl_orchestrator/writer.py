@@ -7,11 +7,12 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from llmctl_contracts import MessageKind, encode, subjects
 from llmctl_libs.messages import Trace, make_envelope
-from llmctl_libs.store import NewEvent, Outbox, PostgresEventStore
+from llmctl_libs.store import NewEvent, Outbox, PendingMessage, PostgresEventStore
 from llmctl_libs.store.outbox import OutboxMessage
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .engine import RunState
 from .tables import runs
@@ -109,10 +110,14 @@ class RunWriter:
             OutboxMessage(subject=subject, msg_id=idempotency_key, body=encode(envelope))
         )
 
-    async def flush(self) -> None:
-        """Append events, queue outbox messages and save the run projection."""
+    async def flush(self) -> list[PendingMessage]:
+        """Append events, queue outbox messages and save the run projection.
+
+        Returns:
+            The outbox rows to hand to the relay once the transaction has committed.
+        """
         await self._store.append(self.conn, self.run_id, self._start_sequence, self._events)
-        await self._outbox.add(self.conn, self._messages)
+        pending = await self._outbox.add(self.conn, self._messages)
         values: dict[str, Any] = {
             "state": msgspec.msgpack.encode(self.state),
             "last_sequence": self.sequence,
@@ -126,3 +131,4 @@ class RunWriter:
         if self.outcome is not None:
             values["outcome"] = self.outcome
         await self.conn.execute(sa.update(runs).where(runs.c.id == self.run_id).values(**values))
+        return pending

@@ -11,7 +11,10 @@ from llmctl_libs.service import ServiceContext, ServiceDefinition
 from .handler import RouteHandler
 from .tables import SCHEMA
 
-__all__ = ["DEFINITION", "setup"]
+__all__ = ["CONSUMER_WORKERS", "DEFINITION", "setup"]
+
+# Messages handled concurrently per consumer; steps of one run are serialized by its row lock.
+CONSUMER_WORKERS = 8
 
 
 async def setup(ctx: ServiceContext) -> None:
@@ -22,6 +25,7 @@ async def setup(ctx: ServiceContext) -> None:
         "router",
         guarded(ctx.bus, "router", handler),
         stream=subjects.CMD_STREAM,
+        max_workers=CONSUMER_WORKERS,
     )
 
 

@@ -7,7 +7,7 @@ from llmctl_contracts.commands import RouteNode
 from llmctl_contracts.events import NodeRoutingDecided
 from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.service import Persistence
-from llmctl_libs.store import ConcurrencyError, NewEvent
+from llmctl_libs.store import NewEvent
 from llmctl_libs.store.outbox import OutboxMessage
 
 from .decide import RoutingFailure, decide
@@ -54,16 +54,15 @@ class RouteHandler:
         async with self._db.transaction() as conn:
             if not await self._inbox.claim(conn, "router.route", envelope.idempotency_key):
                 return
-            try:
-                await self._store.append(
-                    conn,
-                    command.node_run_id,
-                    0,
-                    [NewEvent(event.event_id, event.type, event.version, body, key)],
-                )
-            except ConcurrencyError:
-                return  # already decided under another message id: never decide twice
-            await self._outbox.add(
+            # The command's idempotency key is derived from the node run, so the inbox claim
+            # above already guarantees one decision per node run.
+            await self._store.append(
+                conn,
+                command.node_run_id,
+                0,
+                [NewEvent(event.event_id, event.type, event.version, body, key)],
+            )
+            pending = await self._outbox.add(
                 conn,
                 [
                     OutboxMessage(
@@ -71,4 +70,4 @@ class RouteHandler:
                     )
                 ],
             )
-        self._relay.notify()
+        self._relay.enqueue(pending)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+
 from llmctl_libs.store import store_tables
 
 __all__ = ["SCHEMA", "metadata", "store"]

@@ -4,6 +4,7 @@ Revision ID: 0001
 """
 
 from alembic import op
+
 from llmctl_toolhub.tables import metadata
 
 revision = "0001"

@@ -1,0 +1,109 @@
+"""Building the deterministic chat completion the offline demo model returns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llmctl_infra.demo_llm._schema import example_for_schema
+
+__all__ = ["DEMO_MODEL", "RequestError", "build_completion", "completion_content"]
+
+DEMO_MODEL = "offline-demo"
+
+
+class RequestError(ValueError):
+    """The request body is not a valid chat completion request."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        return " ".join(
+            str(part.get("text", "")) for part in content if isinstance(part, Mapping)
+        ).strip()
+    return ""
+
+
+def _last_user_message(messages: Sequence[Mapping[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return _text_of(message.get("content"))
+    return ""
+
+
+def completion_content(body: Mapping[str, Any]) -> str:
+    """Return the assistant message content for a request body.
+
+    Raises:
+        RequestError: ``messages`` or ``response_format`` is malformed.
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise RequestError("messages must be a non-empty array", "messages")
+    if not all(isinstance(m, Mapping) for m in messages):
+        raise RequestError("each message must be an object", "messages")
+    prompt = _last_user_message(messages)
+    response_format = body.get("response_format") or {}
+    kind = response_format.get("type", "text") if isinstance(response_format, Mapping) else None
+    if kind == "json_schema":
+        spec = response_format.get("json_schema")
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("schema", {}), Mapping):
+            raise RequestError(
+                "response_format.json_schema.schema must be an object", "response_format"
+            )
+        return json.dumps(example_for_schema(spec.get("schema", {})))
+    if kind == "json_object":
+        return json.dumps({"answer": "demo", "prompt": prompt})
+    if kind != "text":
+        raise RequestError(f"unsupported response_format: {response_format!r}", "response_format")
+    return f"Offline demo model reply to: {prompt}"
+
+
+def _tokens(text: str) -> int:
+    return len(text.split())
+
+
+def build_completion(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Return an OpenAI ``chat.completion`` object for a request body.
+
+    Raises:
+        RequestError: The body is malformed.
+    """
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("model is required", "model")
+    if body.get("stream"):
+        raise RequestError("the offline demo model does not stream", "stream")
+    content = completion_content(body)
+    prompt_text = " ".join(_text_of(m.get("content")) for m in body["messages"])
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    prompt_tokens, completion_tokens = _tokens(prompt_text), _tokens(content)
+    return {
+        "id": f"chatcmpl-demo-{digest[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "offline-demo",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }

@@ -1,0 +1,62 @@
+"""The Litestar application: REST API, websocket, placeholder UI, errors in one envelope."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+
+from llmctl_libs.bus import Bus
+
+from .context import add_id_headers
+from .errors import EXCEPTION_HANDLERS
+from .openapi import openapi_config
+from .page import index
+from .routes import ROUTE_HANDLERS
+from .settings import GatewaySettings
+from .ws import run_events_socket
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Litestar:
+    """Build the gateway application.
+
+    Args:
+        bus: A bus the caller starts and stops; ``None`` makes the app create one from
+            ``settings.nats_url`` and own it (started at start-up, stopped at shutdown).
+        settings: Gateway settings; default :meth:`GatewaySettings.from_env`.
+
+    Returns:
+        The Litestar app; ``app.state.bus`` and ``app.state.settings`` hold its bus and settings.
+    """
+    resolved = settings if settings is not None else GatewaySettings.from_env()
+
+    @asynccontextmanager
+    async def owned_bus(app: Litestar) -> AsyncIterator[None]:
+        if app.state.get("bus") is not None:
+            yield
+            return
+        own = Bus(resolved.nats_url, service="gateway")
+        await own.start()
+        app.state.bus = own
+        try:
+            yield
+        finally:
+            app.state.bus = None
+            await own.stop()
+
+    api = Router(path=API_PREFIX, route_handlers=[*ROUTE_HANDLERS, run_events_socket])
+    return Litestar(
+        route_handlers=[api, index],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_id_headers],
+        lifespan=[owned_bus],
+        openapi_config=openapi_config(),
+        state=State({"bus": bus, "settings": resolved}),
+        debug=resolved.debug,
+    )

@@ -1,0 +1,46 @@
+"""OpenAPI 3.1 configuration and the document itself (for snapshot tests and export)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import OpenAPIType, Schema
+
+__all__ = ["API_VERSION", "START_RUN_BODY_SCHEMA", "openapi_config", "openapi_document"]
+
+API_VERSION = "1.0.0"
+
+START_RUN_BODY_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    title="StartRunBody",
+    description="Body of `POST /api/v1/runs`; send `Idempotency-Key` to make it idempotent.",
+    properties={
+        "flowchart_id": Schema(type=OpenAPIType.STRING, min_length=1, max_length=128),
+        "input": Schema(
+            type=OpenAPIType.OBJECT, additional_properties=True, description="Run input"
+        ),
+    },
+    required=["flowchart_id"],
+    additional_properties=False,
+)
+"""Inline schema of :class:`~llmctl_gateway.schemas.StartRunBody` (decoded by the handler)."""
+
+
+def openapi_config() -> OpenAPIConfig:
+    """The gateway's OpenAPI configuration (served under ``/schema``)."""
+    return OpenAPIConfig(
+        title="llmctl gateway",
+        version=API_VERSION,
+        description="REST API of the llmctl Studio runtime. Websocket: `/api/v1/ws`.",
+        path="/schema",
+    )
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the gateway's REST API, as a JSON-ready dict."""
+    from .app import create_app  # local: app imports this module
+    from .settings import GatewaySettings
+
+    app = create_app(None, GatewaySettings())
+    return app.openapi_schema.to_schema()

@@ -1,0 +1,270 @@
+"""REST route handlers under ``/api/v1``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody, Schema
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+
+from llmctl_contracts import ErrorEnvelope, decode_strict
+from llmctl_contracts.flowchart import FlowchartDefinition
+from llmctl_contracts.rpc import (
+    CreateFlowchart,
+    FlowchartRecord,
+    GetById,
+    ListRunEvents,
+    NodeRunRecord,
+    RunEventRecord,
+    RunRecord,
+    StartRun,
+)
+from llmctl_libs.bus import Bus
+
+from .backend import ORCHESTRATOR, rpc_call
+from .context import request_ids
+from .health import collect_health
+from .openapi import START_RUN_BODY_SCHEMA
+from .schemas import (
+    FlowchartResponse,
+    HealthData,
+    HealthResponse,
+    NodeRunsResponse,
+    RunEventsResponse,
+    RunResponse,
+    StartRunBody,
+)
+from .settings import GatewaySettings
+
+__all__ = [
+    "IDEMPOTENCY_KEY_HEADER",
+    "ROUTE_HANDLERS",
+    "create_flowchart",
+    "get_flowchart",
+    "get_run",
+    "health",
+    "list_node_runs",
+    "list_run_events",
+    "start_run",
+]
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+MAX_EVENTS_PAGE = 1000
+
+_ERROR_CODES = {
+    400: "Malformed request (code `malformed`)",
+    404: "No such entity or route (code `not_found`)",
+    409: "Conflicts with the current state (code `conflict`)",
+    422: "Request body or parameter fails validation (`validation_failed`), naming the field",
+    503: "A backend service is unavailable (code `unavailable`)",
+    504: "A backend service did not answer in time (code `timeout`)",
+}
+
+
+def _errors(*statuses: int) -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(
+            data_container=ErrorEnvelope, generate_examples=False, description=_ERROR_CODES[status]
+        )
+        for status in statuses
+    }
+
+
+def _json_body(schema: Schema | Reference, description: str) -> type[Operation]:
+    """An ``Operation`` that documents a JSON body the handler decodes itself."""
+
+    @dataclass
+    class JsonBodyOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={"application/json": OpenAPIMediaType(schema=schema)},
+                description=description,
+                required=True,
+            )
+
+    return JsonBodyOperation
+
+
+def _bus(request: Request[Any, Any, Any]) -> Bus | None:
+    bus = request.app.state.get("bus")
+    return bus if isinstance(bus, Bus) else None
+
+
+def _settings(request: Request[Any, Any, Any]) -> GatewaySettings:
+    settings = request.app.state.get("settings")
+    return settings if isinstance(settings, GatewaySettings) else GatewaySettings()
+
+
+async def _json_bytes(request: Request[Any, Any, Any]) -> bytes:
+    content_type = request.headers.get("content-type")
+    if content_type and "json" not in content_type.lower():
+        raise HTTPException(status_code=415, detail="request body must be application/json")
+    return await request.body()
+
+
+async def _orchestrator(
+    request: Request[Any, Any, Any], operation: str, body: Any, result_type: type[Any]
+) -> Any:
+    return await rpc_call(
+        _bus(request),
+        ORCHESTRATOR,
+        operation,
+        body,
+        result_type,
+        timeout=_settings(request).rpc_timeout,
+    )
+
+
+@get(
+    "/health",
+    summary="Health of the gateway and every service",
+    responses={503: ResponseSpec(HealthResponse, generate_examples=False, description="Unhealthy")},
+)
+async def health(request: Request[Any, Any, Any]) -> Response[HealthResponse]:
+    """200 when every service (and the gateway's bus connection) is healthy, else 503."""
+    settings = _settings(request)
+    services = await collect_health(
+        _bus(request), settings.services, timeout=settings.health_timeout
+    )
+    healthy = all(s.healthy for s in services.values())
+    body = HealthResponse(
+        ok=healthy,
+        data=HealthData(services=services),
+        correlation_id=request_ids(request.scope).correlation_id,
+    )
+    return Response(body, status_code=200 if healthy else 503)
+
+
+@post(
+    "/flowcharts",
+    summary="Create a flowchart",
+    operation_class=_json_body(
+        Reference(ref="#/components/schemas/FlowchartDefinition"), "The flowchart definition"
+    ),
+    responses=_errors(400, 422, 503, 504),
+)
+async def create_flowchart(request: Request[Any, Any, Any]) -> Response[FlowchartResponse]:
+    """Validate a flowchart definition (errors name the field) and store it."""
+    definition = decode_strict(
+        await _json_bytes(request), FlowchartDefinition, what="flowchart definition"
+    )
+    ids = request_ids(request.scope)
+    record: FlowchartRecord = await _orchestrator(
+        request,
+        "flowchart.create",
+        CreateFlowchart(definition=definition, request_id=ids.request_id),
+        FlowchartRecord,
+    )
+    return Response(
+        FlowchartResponse(ok=True, data=record, correlation_id=ids.correlation_id),
+        status_code=201,
+    )
+
+
+@get("/flowcharts/{flowchart_id:str}", summary="Get a flowchart", responses=_errors(404, 503, 504))
+async def get_flowchart(
+    request: Request[Any, Any, Any], flowchart_id: FromPath[str]
+) -> Response[FlowchartResponse]:
+    """The latest version of a flowchart."""
+    record: FlowchartRecord = await _orchestrator(
+        request, "flowchart.get", GetById(id=flowchart_id), FlowchartRecord
+    )
+    ids = request_ids(request.scope)
+    return Response(FlowchartResponse(ok=True, data=record, correlation_id=ids.correlation_id))
+
+
+@post(
+    "/runs",
+    summary="Start a run",
+    description="The same `Idempotency-Key` header always returns the same run.",
+    operation_class=_json_body(START_RUN_BODY_SCHEMA, "Flowchart to run and its input"),
+    responses=_errors(400, 404, 409, 422, 503, 504),
+)
+async def start_run(
+    request: Request[Any, Any, Any],
+    idempotency_key: Annotated[
+        str | None,
+        HeaderParameter(name=IDEMPOTENCY_KEY_HEADER, required=False, min_length=1, max_length=255),
+    ] = None,
+) -> Response[RunResponse]:
+    """Start a run of a flowchart (idempotent by ``Idempotency-Key``)."""
+    body = decode_strict(await _json_bytes(request), StartRunBody, what="run request")
+    ids = request_ids(request.scope)
+    record: RunRecord = await _orchestrator(
+        request,
+        "run.start",
+        StartRun(
+            flowchart_id=body.flowchart_id,
+            input=body.input,
+            idempotency_key=idempotency_key,
+            request_id=ids.request_id,
+            correlation_id=ids.correlation_id,
+        ),
+        RunRecord,
+    )
+    return Response(
+        RunResponse(ok=True, data=record, correlation_id=ids.correlation_id), status_code=201
+    )
+
+
+@get("/runs/{run_id:str}", summary="Get a run", responses=_errors(404, 503, 504))
+async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Response[RunResponse]:
+    """A run's current projection."""
+    record: RunRecord = await _orchestrator(request, "run.get", GetById(id=run_id), RunRecord)
+    ids = request_ids(request.scope)
+    return Response(RunResponse(ok=True, data=record, correlation_id=ids.correlation_id))
+
+
+@get(
+    "/runs/{run_id:str}/node-runs",
+    summary="List a run's node runs",
+    responses=_errors(404, 503, 504),
+)
+async def list_node_runs(
+    request: Request[Any, Any, Any], run_id: FromPath[str]
+) -> Response[NodeRunsResponse]:
+    """Every node run of a run."""
+    records: list[NodeRunRecord] = await _orchestrator(
+        request, "run.node_runs", GetById(id=run_id), list[NodeRunRecord]
+    )
+    ids = request_ids(request.scope)
+    return Response(NodeRunsResponse(ok=True, data=records, correlation_id=ids.correlation_id))
+
+
+@get(
+    "/runs/{run_id:str}/events",
+    summary="List a run's events",
+    responses=_errors(404, 422, 503, 504),
+)
+async def list_run_events(
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    after_sequence: Annotated[int, QueryParameter(ge=0, description="Only events after this")] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_EVENTS_PAGE)] = MAX_EVENTS_PAGE,
+) -> Response[RunEventsResponse]:
+    """A page of a run's events with ``sequence > after_sequence``, in sequence order."""
+    records: list[RunEventRecord] = await _orchestrator(
+        request,
+        "run.events",
+        ListRunEvents(run_id=run_id, after_sequence=after_sequence, limit=limit),
+        list[RunEventRecord],
+    )
+    ids = request_ids(request.scope)
+    ordered = sorted(records, key=lambda r: r.sequence)
+    return Response(RunEventsResponse(ok=True, data=ordered, correlation_id=ids.correlation_id))
+
+
+ROUTE_HANDLERS = [
+    health,
+    create_flowchart,
+    get_flowchart,
+    start_run,
+    get_run,
+    list_node_runs,
+    list_run_events,
+]
+"""Every REST handler, mounted under ``/api/v1``."""

@@ -1,0 +1,92 @@
+"""HTTP request and response bodies of the gateway's REST API (documented in OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from llmctl_contracts.rpc import FlowchartRecord, NodeRunRecord, RunEventRecord, RunRecord
+
+__all__ = [
+    "FlowchartResponse",
+    "HealthData",
+    "HealthResponse",
+    "NodeRunsResponse",
+    "RunEventsResponse",
+    "RunResponse",
+    "ServiceHealth",
+    "StartRunBody",
+]
+
+
+class StartRunBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``POST /api/v1/runs``.
+
+    Attributes:
+        flowchart_id: Flowchart to run (its latest version is pinned).
+        input: Run input handed to the start node.
+    """
+
+    flowchart_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    input: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class FlowchartResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Success envelope around a flowchart."""
+
+    ok: bool
+    data: FlowchartRecord
+    correlation_id: str
+
+
+class RunResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Success envelope around a run."""
+
+    ok: bool
+    data: RunRecord
+    correlation_id: str
+
+
+class NodeRunsResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Success envelope around a run's node runs."""
+
+    ok: bool
+    data: list[NodeRunRecord]
+    correlation_id: str
+
+
+class RunEventsResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Success envelope around a page of a run's events, ordered by sequence."""
+
+    ok: bool
+    data: list[RunEventRecord]
+    correlation_id: str
+
+
+class ServiceHealth(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One service's health as the gateway saw it.
+
+    Attributes:
+        healthy: Whether it answered and reported itself healthy.
+        pid: Its process id, ``None`` when it did not answer.
+        error: Why it counts as unhealthy (absent when healthy).
+    """
+
+    healthy: bool
+    pid: int | None
+    error: str | None = None
+
+
+class HealthData(msgspec.Struct, frozen=True, kw_only=True):
+    """Health of the gateway and of every service it depends on."""
+
+    services: dict[str, ServiceHealth]
+
+
+class HealthResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """``ok`` is true only when every service is healthy."""
+
+    ok: bool
+    data: HealthData
+    correlation_id: str

@@ -1,0 +1,264 @@
+"""Websocket ``/api/v1/ws``: clients subscribe to runs and receive their events in order.
+
+Protocol (JSON text frames):
+
+* client -> server: ``{"type": "subscribe", "run_id": "...", "after_sequence": 0}`` and
+  ``{"type": "unsubscribe", "run_id": "..."}``.
+* server -> client: ``{"type": "subscribed", "run_id", "after_sequence"}``, then
+  ``{"type": "event", "event", "event_type", "event_id", "run_id", "sequence", "occurred_at",
+  "correlation_id", "node_run_id", "data"}`` frames in sequence order; ``{"type":
+  "unsubscribed", "run_id"}``; ``{"type": "error", "ok": false, "error": {...}}`` (with
+  ``run_id`` when it concerns one subscription).
+
+A client whose send queue stays full is closed with code 1008 and reason
+``client too slow: send queue overflowed``; a disallowed ``Origin`` is refused (close 4403
+before accept, i.e. HTTP 403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Protocol
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from llmctl_contracts import ContractError, ErrorBody, ErrorCode, decode_strict
+from llmctl_libs.bus import Bus
+
+from .origin import origin_allowed
+from .relay import ClientTooSlow, RunRelay, SendQueue
+from .settings import GatewaySettings
+
+__all__ = [
+    "CLOSE_ORIGIN_REFUSED",
+    "CLOSE_TOO_SLOW",
+    "ClientMessage",
+    "ClientSession",
+    "Subscribe",
+    "Unsubscribe",
+    "run_events_socket",
+]
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TOO_SLOW = 1008
+CLOSE_ORIGIN_REFUSED = 4403
+TOO_SLOW_REASON = "client too slow: send queue overflowed"
+MAX_CLIENT_MESSAGE = 64 * 1024
+
+RunId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class Subscribe(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="subscribe",
+):
+    """Follow a run's events after ``after_sequence``."""
+
+    run_id: RunId
+    after_sequence: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class Unsubscribe(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="unsubscribe",
+):
+    """Stop following a run."""
+
+    run_id: RunId
+
+
+ClientMessage = Subscribe | Unsubscribe
+"""Every message a client may send."""
+
+
+class SocketLike(Protocol):
+    """The part of a websocket a session uses (a Litestar ``WebSocket`` in production)."""
+
+    @property
+    def receive(self) -> Callable[[], Awaitable[Any]]:
+        """The ASGI receive function."""
+        ...
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+def _decode(data: str | bytes) -> ClientMessage:
+    message: ClientMessage = decode_strict(data, ClientMessage, what="client message")  # type: ignore[arg-type]
+    return message
+
+
+class ClientSession:
+    """One connected client: its send queue and its run subscriptions.
+
+    Args:
+        socket: The accepted websocket.
+        bus: The gateway's bus (``None``: subscriptions answer ``unavailable``).
+        settings: Gateway settings (queue size, timeouts, limits).
+    """
+
+    def __init__(self, socket: SocketLike, bus: Bus | None, settings: GatewaySettings) -> None:
+        self._socket = socket
+        self._bus = bus
+        self._settings = settings
+        self.queue = SendQueue(settings.ws_send_queue, settings.ws_send_timeout)
+        self.subscriptions: dict[str, asyncio.Task[None]] = {}
+
+    async def serve(self) -> None:
+        """Run until the client leaves or is too slow; always cleans up its subscriptions."""
+        sender = asyncio.create_task(self._send_loop())
+        receiver = asyncio.create_task(self._receive_loop())
+        overflow = asyncio.create_task(self.queue.overflowed.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            tasks = [sender, receiver, overflow, *self.subscriptions.values()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.subscriptions.clear()
+        if overflow in done:
+            logger.warning("disconnecting websocket client: %s", TOO_SLOW_REASON)
+            await self._close(CLOSE_TOO_SLOW, TOO_SLOW_REASON)
+        elif receiver in done and receiver.exception() is not None:
+            logger.error("websocket session failed", exc_info=receiver.exception())
+            await self._close(1011, "internal error")
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self._socket.close(code=code, reason=reason)
+
+    async def _send_loop(self) -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await self._socket.send_text(await self.queue.get())
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                message = await self._socket.receive()
+            except WebSocketDisconnect:
+                return
+            kind = message.get("type")
+            if kind == "websocket.disconnect":
+                return
+            if kind != "websocket.receive":
+                continue
+            data = message.get("text")
+            if data is None:
+                data = message.get("bytes")
+            await self._handle(data)
+
+    async def _send_error(self, body: ErrorBody, run_id: str | None = None) -> None:
+        frame: dict[str, Any] = {"type": "error", "ok": False, "error": body}
+        if run_id is not None:
+            frame["run_id"] = run_id
+        with contextlib.suppress(ClientTooSlow):
+            await self.queue.put(frame)
+
+    async def _handle(self, data: str | bytes | None) -> None:
+        if not data:
+            await self._send_error(ErrorBody(code=ErrorCode.MALFORMED, message="empty message"))
+            return
+        if len(data) > MAX_CLIENT_MESSAGE:
+            await self._send_error(ErrorBody(code=ErrorCode.MALFORMED, message="message too large"))
+            return
+        try:
+            message = _decode(data)
+        except ContractError as exc:
+            await self._send_error(exc.body)
+            return
+        if isinstance(message, Subscribe):
+            await self._subscribe(message)
+        else:
+            await self._unsubscribe(message.run_id)
+
+    async def _subscribe(self, message: Subscribe) -> None:
+        existing = self.subscriptions.pop(message.run_id, None)
+        if existing is not None:
+            existing.cancel()
+            await asyncio.gather(existing, return_exceptions=True)
+        if len(self.subscriptions) >= self._settings.ws_max_subscriptions:
+            await self._send_error(
+                ErrorBody(
+                    code=ErrorCode.CONFLICT,
+                    message=f"at most {self._settings.ws_max_subscriptions} subscriptions",
+                ),
+                message.run_id,
+            )
+            return
+        if self._bus is None:
+            await self._send_error(
+                ErrorBody(code=ErrorCode.UNAVAILABLE, message="message bus not connected"),
+                message.run_id,
+            )
+            return
+        relay = RunRelay(
+            self._bus,
+            message.run_id,
+            message.after_sequence,
+            self.queue.put,
+            rpc_timeout=self._settings.rpc_timeout,
+            page=self._settings.history_page,
+            gap_grace=self._settings.ws_gap_grace,
+        )
+        task = asyncio.create_task(self._run_relay(relay))
+        self.subscriptions[message.run_id] = task
+
+    async def _run_relay(self, relay: RunRelay) -> None:
+        try:
+            await relay.run()
+        except ClientTooSlow:
+            pass  # serve() sees the overflow and closes the connection
+        except Exception:
+            logger.exception("relay of run %s failed", relay.run_id)
+            await self._send_error(
+                ErrorBody(code=ErrorCode.INTERNAL, message="run event relay failed"),
+                relay.run_id,
+            )
+        finally:
+            current = asyncio.current_task()
+            if self.subscriptions.get(relay.run_id) is current:
+                del self.subscriptions[relay.run_id]
+
+    async def _unsubscribe(self, run_id: str) -> None:
+        task = self.subscriptions.pop(run_id, None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        with contextlib.suppress(ClientTooSlow):
+            await self.queue.put({"type": "unsubscribed", "run_id": run_id})
+
+
+@websocket("/ws")
+async def run_events_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """Relay run events to a client; see the module docstring for the protocol."""
+    settings = socket.app.state.get("settings")
+    if not isinstance(settings, GatewaySettings):
+        settings = GatewaySettings()
+    bus = socket.app.state.get("bus")
+    origin = socket.headers.get("origin")
+    if not origin_allowed(origin, socket.headers.get("host"), settings.allowed_origins):
+        logger.warning("refused websocket from origin %r", origin)
+        await socket.close(code=CLOSE_ORIGIN_REFUSED, reason="origin not allowed")
+        return
+    await socket.accept()
+    session = ClientSession(socket, bus if isinstance(bus, Bus) else None, settings)
+    await session.serve()

@@ -1,0 +1,30 @@
+"""The OpenAPI document describes every route with the shared envelopes."""
+
+from __future__ import annotations
+
+from llmctl_gateway import openapi_document
+
+
+def test_openapi_document() -> None:
+    doc = openapi_document()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {
+        "/api/v1/health",
+        "/api/v1/flowcharts",
+        "/api/v1/flowcharts/{flowchart_id}",
+        "/api/v1/runs",
+        "/api/v1/runs/{run_id}",
+        "/api/v1/runs/{run_id}/node-runs",
+        "/api/v1/runs/{run_id}/events",
+    }
+    create = doc["paths"]["/api/v1/flowcharts"]["post"]
+    body_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body_ref == "#/components/schemas/FlowchartDefinition"
+    run_body = doc["paths"]["/api/v1/runs"]["post"]["requestBody"]
+    assert run_body["content"]["application/json"]["schema"]["required"] == ["flowchart_id"]
+    schemas = doc["components"]["schemas"]
+    for name in ("FlowchartDefinition", "ErrorEnvelope", "RunResponse"):
+        assert name in schemas
+    assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "ErrorEnvelope"
+    )

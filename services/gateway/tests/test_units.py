@@ -1,0 +1,101 @@
+"""Unit tests: origin policy, the bounded send queue and slow-client disconnection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from gateway_testkit import StubOrchestrator
+
+from llmctl_gateway.origin import origin_allowed
+from llmctl_gateway.relay import ClientTooSlow, SendQueue
+from llmctl_gateway.settings import GatewaySettings
+from llmctl_gateway.ws import CLOSE_TOO_SLOW, ClientSession
+from llmctl_libs.bus import Bus
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed", "expected"),
+    [
+        (None, "gw:8080", (), True),
+        ("http://localhost:3000", "gw:8080", (), True),
+        ("http://127.0.0.1", "gw:8080", (), True),
+        ("http://gw:8080", "gw:8080", (), True),
+        ("http://gw:9999", "gw:8080", (), False),
+        ("https://evil.example", "gw:8080", (), False),
+        ("https://ui.example/", "gw:8080", ("https://UI.example",), True),
+        ("https://any.example", "gw:8080", ("*",), True),
+        ("null", "gw:8080", (), False),
+        ("http://[::1]:3000", None, (), True),
+    ],
+)
+def test_origin_allowed(
+    origin: str | None, host: str | None, allowed: tuple[str, ...], expected: bool
+) -> None:
+    assert origin_allowed(origin, host, allowed) is expected
+
+
+def test_settings_from_env() -> None:
+    settings = GatewaySettings.from_env(
+        {
+            "LLMCTL_GATEWAY_PORT": "9000",
+            "LLMCTL_GATEWAY_ALLOWED_ORIGINS": "https://a.example, https://b.example,",
+            "LLMCTL_NATS_URL": "nats://n:4222",
+        }
+    )
+    assert settings.port == 9000
+    assert settings.host == "127.0.0.1"
+    assert settings.allowed_origins == ("https://a.example", "https://b.example")
+    assert settings.nats_url == "nats://n:4222"
+
+
+async def test_send_queue_overflow() -> None:
+    queue = SendQueue(1, put_timeout=0.05)
+    await queue.put({"a": 1})
+    with pytest.raises(ClientTooSlow):
+        await queue.put({"a": 2})
+    assert queue.overflowed.is_set()
+    assert json.loads(await queue.get()) == {"a": 1}
+
+
+class StuckSocket:
+    """A client that sends one subscribe and then never reads anything."""
+
+    def __init__(self, run_id: str) -> None:
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.inbox.put_nowait(
+            {
+                "type": "websocket.receive",
+                "text": json.dumps({"type": "subscribe", "run_id": run_id}),
+            }
+        )
+        self.closed: tuple[int, str | None] | None = None
+
+    async def receive(self) -> dict[str, Any]:
+        return await self.inbox.get()
+
+    async def send_text(self, data: str) -> None:
+        await asyncio.Event().wait()  # never completes: the client does not read
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed = (code, reason)
+
+
+async def test_slow_client_is_disconnected(
+    gateway_bus: Bus, gateway_settings: GatewaySettings, orchestrator: StubOrchestrator
+) -> None:
+    run = orchestrator.add_run()
+    for seq in range(1, 11):
+        orchestrator.record_event(run.id, seq)
+    settings = GatewaySettings(
+        nats_url=gateway_settings.nats_url, ws_send_queue=2, ws_send_timeout=0.2
+    )
+    socket = StuckSocket(run.id)
+    session = ClientSession(socket, gateway_bus, settings)
+    await asyncio.wait_for(session.serve(), 10)
+    assert socket.closed == (CLOSE_TOO_SLOW, "client too slow: send queue overflowed")
+    assert session.subscriptions == {}

@@ -1,0 +1,120 @@
+"""Save-time validation returns field-level errors for graph invariants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from llmctl_contracts.flowchart import FlowchartDefinition
+from llmctl_orchestrator.validation import validate_flowchart
+
+
+def errors_of(
+    nodes: list[dict[str, Any]], connectors: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    definition = msgspec.convert(
+        {"name": "t", "nodes": nodes, "connectors": connectors}, FlowchartDefinition
+    )
+    return [(e.field, e.reason) for e in validate_flowchart(definition)]
+
+
+START = {"type": "start", "id": "s"}
+END = {"type": "end", "id": "e"}
+
+
+def c(cid: str, s: str, t: str, kind: str = "solid") -> dict[str, Any]:
+    return {"id": cid, "source": s, "target": t, "kind": kind}
+
+
+def test_valid_graph_has_no_errors() -> None:
+    assert errors_of([START, END], [c("c1", "s", "e")]) == []
+
+
+@pytest.mark.parametrize(
+    ("nodes", "connectors", "field", "reason"),
+    [
+        ([END], [], "$.nodes", "exactly one start"),
+        ([START, {"type": "start", "id": "s2"}], [], "$.nodes", "exactly one start"),
+        ([START, START], [], "$.nodes[1].id", "duplicate node id"),
+        (
+            [START, END],
+            [c("c1", "s", "e"), c("c1", "s", "e")],
+            "$.connectors[1].id",
+            "duplicate connector",
+        ),
+        ([START, END], [c("c1", "s", "zz")], "$.connectors[0].target", "unknown node"),
+        (
+            [START, END],
+            [c("c1", "s", "e"), c("c2", "e", "s")],
+            "$.connectors[1].source",
+            "end node",
+        ),
+        ([START, END], [], "$.nodes[1]", "unreachable"),
+        ([START, END], [c("c1", "s", "e", "dotted")], "$.nodes[1]", "unreachable"),
+        (
+            [START, END],
+            [c("c1", "s", "e"), c("c2", "s", "e", "dotted")],
+            "$.connectors[1].kind",
+            "mix",
+        ),
+        (
+            [START, {"type": "end", "id": "e", "fan_in": {"mode": "custom", "count": 3}}],
+            [c("c1", "s", "e")],
+            "$.nodes[1].fan_in.count",
+            "between 1 and",
+        ),
+        (
+            [START, {"type": "decision", "id": "d"}],
+            [c("c1", "s", "d")],
+            "$.nodes[1]",
+            "at least one solid outgoing",
+        ),
+        (
+            [
+                START,
+                {
+                    "type": "decision",
+                    "id": "d",
+                    "conditions": [{"connector_id": "zz", "text": "x"}],
+                },
+                END,
+            ],
+            [c("c1", "s", "d"), c("c2", "d", "e")],
+            "$.nodes[1].conditions[0].connector_id",
+            "not a solid outgoing",
+        ),
+        (
+            [START, {"type": "decision", "id": "d", "no_match_policy": "fallback"}, END],
+            [c("c1", "s", "d"), c("c2", "d", "e")],
+            "$.nodes[1].fallback_connector_id",
+            "needs a connector",
+        ),
+        (
+            [
+                START,
+                {
+                    "type": "decision",
+                    "id": "d",
+                    "conditions": [{"connector_id": "c2", "predicate": {"op": "eq"}}],
+                },
+                END,
+            ],
+            [c("c1", "s", "d"), c("c2", "d", "e")],
+            "$.nodes[1].conditions[0].predicate.path",
+            "needs a path",
+        ),
+        (
+            [START, {"type": "decision", "id": "d", "conditions": [{"connector_id": "c2"}]}, END],
+            [c("c1", "s", "d"), c("c2", "d", "e")],
+            "$.nodes[1].conditions[0]",
+            "predicate or text",
+        ),
+    ],
+)
+def test_invalid_graphs_name_the_field(
+    nodes: list[dict[str, Any]], connectors: list[dict[str, Any]], field: str, reason: str
+) -> None:
+    found = errors_of(nodes, connectors)
+    assert any(f == field and reason in r for f, r in found), found

@@ -1,0 +1,149 @@
+"""Routing decisions: all-solid for plain nodes, predicates and legacy text for decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from llmctl_contracts.commands import RouteNode
+from llmctl_router.decide import RoutingFailure, decide
+from llmctl_router.legacy import parse_condition_text
+
+
+def route(
+    node: dict[str, Any],
+    outgoing: list[str],
+    output: dict[str, Any],
+    context: dict[str, Any] | None = None,
+) -> RouteNode:
+    return msgspec.convert(
+        {
+            "node_run_id": "nr",
+            "node": node,
+            "output": output,
+            "context": context or {},
+            "outgoing": [{"id": c, "source": node["id"], "target": f"t-{c}"} for c in outgoing],
+        },
+        RouteNode,
+    )
+
+
+def decision(conditions: list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+    return {"type": "decision", "id": "d", "conditions": conditions, **kw}
+
+
+def test_plain_node_fires_every_solid_connector() -> None:
+    state = decide(route({"type": "task", "id": "t", "prompt": "p"}, ["a", "b"], {}))
+    assert state.matched_connector_ids == ["a", "b"]
+    assert not state.terminate_run
+
+
+def test_end_node_terminates() -> None:
+    assert decide(route({"type": "end", "id": "e"}, [], {})).terminate_run
+
+
+def test_multi_match_fans_out() -> None:
+    conds = [
+        {"connector_id": "a", "predicate": {"op": "gt", "path": "output.score", "value": 5}},
+        {"connector_id": "b", "predicate": {"op": "in", "path": "output.tag", "value": ["x", "y"]}},
+        {"connector_id": "c", "predicate": {"op": "eq", "path": "output.tag", "value": "z"}},
+    ]
+    state = decide(route(decision(conds), ["a", "b", "c"], {"score": 9, "tag": "x"}))
+    assert state.matched_connector_ids == ["a", "b"]
+    assert [e.matched for e in state.evaluations] == [True, True, False]
+    assert not state.fallback_used
+
+
+def test_combinators() -> None:
+    pred = {
+        "op": "all",
+        "of": [
+            {"op": "exists", "path": "output.a"},
+            {"op": "not", "of": [{"op": "matches", "path": "output.a", "value": "^no"}]},
+            {
+                "op": "any",
+                "of": [
+                    {"op": "lte", "path": "output.n", "value": 1},
+                    {"op": "contains", "path": "output.a", "value": "yes"},
+                ],
+            },
+        ],
+    }
+    assert decide(
+        route(decision([{"connector_id": "a", "predicate": pred}]), ["a"], {"a": "yes!", "n": 4})
+    ).matched_connector_ids == ["a"]
+
+
+def test_no_match_uses_fallback_connector() -> None:
+    node = decision(
+        [{"connector_id": "a", "predicate": {"op": "eq", "path": "output.k", "value": 1}}],
+        no_match_policy="fallback",
+        fallback_connector_id="b",
+    )
+    state = decide(route(node, ["a", "b"], {"k": 2}))
+    assert state.matched_connector_ids == ["b"]
+    assert state.no_match
+
+
+def test_no_match_without_fallback_fails() -> None:
+    node = decision(
+        [{"connector_id": "a", "predicate": {"op": "eq", "path": "output.k", "value": 1}}]
+    )
+    with pytest.raises(RoutingFailure) as info:
+        decide(route(node, ["a"], {"k": 2}))
+    assert info.value.state.no_match
+
+
+def test_invalid_predicate_fails_fast() -> None:
+    node = decision(
+        [{"connector_id": "a", "predicate": {"op": "gt", "path": "output.k", "value": 1}}]
+    )
+    with pytest.raises(RoutingFailure, match="invalid"):
+        decide(route(node, ["a"], {"k": "text"}))
+
+
+def test_condition_for_unknown_connector_fails_fast() -> None:
+    node = decision([{"connector_id": "zz", "text": "x == 1"}])
+    with pytest.raises(RoutingFailure, match="unknown connector"):
+        decide(route(node, ["a"], {}))
+
+
+def test_legacy_text_is_parsed_into_a_predicate() -> None:
+    node = decision([{"connector_id": "a", "text": "latest_upstream.output.route_key == 'go'"}])
+    ctx = {"latest_upstream": {"output": {"route_key": "go"}}}
+    state = decide(route(node, ["a"], {}, ctx))
+    assert state.matched_connector_ids == ["a"]
+    assert state.evaluations[0].method == "parsed_text"
+    assert state.route_key == "go"
+    assert not state.fallback_used
+
+
+def test_free_text_uses_marked_heuristic() -> None:
+    node = decision(
+        [{"connector_id": "a", "text": "approved"}, {"connector_id": "b", "text": "rejected"}]
+    )
+    state = decide(route(node, ["a", "b"], {"verdict": "Approved by reviewer"}))
+    assert state.matched_connector_ids == ["a"]
+    assert state.fallback_used
+    assert {e.method for e in state.evaluations} == {"heuristic"}
+
+
+@pytest.mark.parametrize(
+    ("text", "op", "path", "value"),
+    [
+        ("a.b == 3", "eq", "a.b", 3),
+        ('a.b != "x y"', "ne", "a.b", "x y"),
+        ("a.b contains foo", "contains", "a.b", "foo"),
+        ("a.b[0].c", "exists", "a.b[0].c", None),
+    ],
+)
+def test_parse_legacy_forms(text: str, op: str, path: str, value: Any) -> None:
+    pred = parse_condition_text(text)
+    assert pred is not None
+    assert (pred.op.value, pred.path, pred.value) == (op, path, value)
+
+
+def test_unparseable_text_is_none() -> None:
+    assert parse_condition_text("the reviewer approved") is None
