@@ -274,3 +274,9 @@ async def test_run_prints_the_error_envelope(tmp_path: Path) -> None:
     assert "validation_failed: flowchart is invalid (HTTP 422)" in err
     assert "nodes[0].type: unknown node type" in err
     assert "request_id=req-1" in err
+
+
+def test_bench_without_a_stack_fails_clearly(tmp_path: Path) -> None:
+    result = _llmctl("bench", "--home", str(tmp_path), home=tmp_path)
+    assert result.returncode == 1
+    assert "no running stack" in result.stdout

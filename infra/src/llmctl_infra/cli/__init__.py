@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gateway", help="gateway base URL (default: from state.json)")
     run.add_argument("--timeout", type=float, default=600.0, help="seconds to wait (--wait)")
 
-    bench = commands.add_parser("bench", help="run the benchmark (llmctl_infra.bench)")
-    bench.add_argument("args", nargs=argparse.REMAINDER)
+    # `bench` options are parsed by llmctl_infra.bench itself (see `main`)
+    commands.add_parser("bench", help="run the benchmark (llmctl bench --help)", add_help=False)
     return parser
 
 
@@ -84,10 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit status (also passed to ``sys.exit`` when run as a script).
     """
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:
+        return _bench(arguments[1:])
+    args = build_parser().parse_args(arguments)
     try:
-        if args.command == "bench":
-            return _bench(args.args)
         return _handler(args.command)(args)
     except CliError as exc:
         return fail(str(exc), exc.code)

@@ -1,0 +1,159 @@
+"""End-to-end fixtures: every service as its own process on a private NATS and a fresh database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from llmctl_infra.embedded.nats import NatsServer
+from llmctl_infra.testing import (
+    DemoLLMHandle,
+    ServiceProcesses,
+    create_database,
+    demo_llm_server,
+    unique_database_name,
+)
+
+HELLO = Path(__file__).resolve().parents[2] / "examples" / "flowcharts" / "hello.json"
+ALL_SERVICES = ["orchestrator", "router", "toolhub", "models", "executor-frontier", "gateway"]
+
+
+@dataclass
+class Gate:
+    """Holds demo-model completions until released; records that one arrived."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    open: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, body: dict[str, Any]) -> None:
+        self.arrived.set()
+        await self.open.wait()
+
+
+@dataclass
+class E2EStack:
+    """The running services, the in-process demo model and an HTTP client on the gateway."""
+
+    services: ServiceProcesses
+    llm: DemoLLMHandle
+    gate: Gate
+    http: httpx.AsyncClient
+
+    @property
+    def ws_url(self) -> str:
+        return self.services.gateway_url.replace("http://", "ws://") + "/api/v1/ws"
+
+    async def create_flowchart(self, document: dict[str, Any]) -> str:
+        response = await self.http.post("/api/v1/flowcharts", json=document)
+        assert response.status_code == 201, response.text
+        return str(response.json()["data"]["id"])
+
+    async def start_run(
+        self, flowchart_id: str, key: str | None = None, **run_input: Any
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": key} if key else {}
+        response = await self.http.post(
+            "/api/v1/runs", json={"flowchart_id": flowchart_id, "input": run_input}, headers=headers
+        )
+        assert response.status_code == 201, response.text
+        return dict(response.json()["data"])
+
+    async def run(self, run_id: str) -> dict[str, Any]:
+        return dict((await self.http.get(f"/api/v1/runs/{run_id}")).json()["data"])
+
+    async def node_runs(self, run_id: str) -> list[dict[str, Any]]:
+        return list((await self.http.get(f"/api/v1/runs/{run_id}/node-runs")).json()["data"])
+
+    async def events(self, run_id: str) -> list[dict[str, Any]]:
+        return list((await self.http.get(f"/api/v1/runs/{run_id}/events")).json()["data"])
+
+    async def follow(
+        self,
+        run_id: str,
+        *,
+        after: int = 0,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 120.0,
+    ) -> list[dict[str, Any]]:
+        """Websocket events of a run until ``until`` (default: the run's terminal event)."""
+        done = until or (lambda e: e["event_type"] in ("run.succeeded", "run.failed"))
+        frames: list[dict[str, Any]] = []
+        async with asyncio.timeout(timeout), websockets.connect(self.ws_url) as ws:
+            await ws.send(
+                json.dumps({"type": "subscribe", "run_id": run_id, "after_sequence": after})
+            )
+            while True:
+                frame = json.loads(await ws.recv())
+                assert frame["type"] in ("subscribed", "event"), frame
+                if frame["type"] == "event":
+                    frames.append(frame)
+                    if done(frame):
+                        return frames
+
+    async def wait_terminal(self, run_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                run = await self.run(run_id)
+                if run["status"] in ("succeeded", "failed", "cancelled"):
+                    return run
+                await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def hello() -> dict[str, Any]:
+    return dict(json.loads(HELLO.read_text()))
+
+
+@contextlib.asynccontextmanager
+async def running_stack(root: Path, nats_url: str, database_url: str) -> AsyncIterator[E2EStack]:
+    """Migrate, start every service, and hand out a client; stop everything afterwards."""
+    gate = Gate()
+    gate.open.set()
+    async with demo_llm_server(before_completion=gate) as llm:
+        services = ServiceProcesses(
+            ALL_SERVICES,
+            nats_url=nats_url,
+            database_url=database_url,
+            log_dir=root / "logs",
+            demo_llm_url=llm.base_url,
+        )
+        await asyncio.to_thread(services.start_all)  # migrates first
+        try:
+            async with httpx.AsyncClient(base_url=services.gateway_url, timeout=30) as http:
+                yield E2EStack(services=services, llm=llm, gate=gate, http=http)
+        finally:
+            await asyncio.to_thread(services.stop_all)
+
+
+@pytest.fixture(scope="module")
+async def e2e(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str
+) -> AsyncIterator[E2EStack]:
+    """One stack shared by a module's tests (for tests that kill nothing)."""
+    root = tmp_path_factory.mktemp("e2e")
+    nats = NatsServer(root / "nats", log_path=root / "nats.log")
+    nats.start()
+    try:
+        database_url = create_database(postgres_admin_url, unique_database_name("e2e"))
+        async with running_stack(root, nats.url, database_url) as stack:
+            yield stack
+    finally:
+        nats.stop()
+
+
+@pytest.fixture
+async def e2e_private(
+    tmp_path: Path, private_nats_server: NatsServer, database_url: str
+) -> AsyncIterator[E2EStack]:
+    """A stack of this test only: its services, NATS and database may be killed."""
+    async with running_stack(tmp_path, private_nats_server.url, database_url) as stack:
+        yield stack
