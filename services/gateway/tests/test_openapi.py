@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from llmctl_gateway import openapi_document
+from llmctl_gateway.openapi import openapi_json
 
 
 def test_openapi_document() -> None:
@@ -28,3 +32,13 @@ def test_openapi_document() -> None:
     assert create["responses"]["422"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "ErrorEnvelope"
     )
+
+
+def test_openapi_document_matches_the_committed_snapshot() -> None:
+    """A contract change is always a visible diff in docs/reference/openapi.json.
+
+    Regenerate: ``uv run python -c "from llmctl_gateway.openapi import openapi_json;
+    print(openapi_json(), end='')" > docs/reference/openapi.json``.
+    """
+    snapshot = Path(__file__).resolve().parents[3] / "docs" / "reference" / "openapi.json"
+    assert json.loads(snapshot.read_text()) == json.loads(openapi_json())

@@ -54,19 +54,23 @@ def ensure_system_user(name: str = SYSTEM_USER) -> pwd.struct_passwd:
 
 
 def grant_traverse(path: Path) -> None:
-    """Let every user traverse (g+rx, o+rx) each parent directory of ``path``."""
+    """Let every user traverse (g+x, o+x: search, not list) each parent directory of ``path``.
+
+    Postgres runs as :data:`SYSTEM_USER` when we are root; it must reach its binaries and its
+    data directory even when they live under a private directory (``/root``, ``mktemp -d``).
+    """
     for parent in path.resolve().parents:
         mode = parent.stat().st_mode
-        if mode & (_READ | _EXEC) != _READ | _EXEC:
-            parent.chmod(mode | _READ | _EXEC)
+        if mode & _EXEC != _EXEC:
+            parent.chmod(mode | _EXEC)
 
 
 def grant_install_access() -> None:
     """Make the Postgres install readable and its programs executable by every user."""
     root = install_dir()
+    grant_traverse(root)
     if os.stat(root / "bin" / "postgres").st_mode & stat.S_IXOTH:
         return
-    grant_traverse(root)
     for dirpath, _dirnames, filenames in os.walk(root):
         base = Path(dirpath)
         base.chmod(base.stat().st_mode | _READ | _EXEC)

@@ -7,7 +7,13 @@ from typing import Any
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import OpenAPIType, Schema
 
-__all__ = ["API_VERSION", "START_RUN_BODY_SCHEMA", "openapi_config", "openapi_document"]
+__all__ = [
+    "API_VERSION",
+    "START_RUN_BODY_SCHEMA",
+    "openapi_config",
+    "openapi_document",
+    "openapi_json",
+]
 
 API_VERSION = "1.0.0"
 
@@ -44,3 +50,12 @@ def openapi_document() -> dict[str, Any]:
 
     app = create_app(None, GatewaySettings())
     return app.openapi_schema.to_schema()
+
+
+def openapi_json() -> str:
+    """The OpenAPI document as stable JSON text (sorted keys), as kept in docs/reference/."""
+    import json
+
+    import msgspec
+
+    return json.dumps(msgspec.to_builtins(openapi_document()), indent=2, sort_keys=True) + "\n"
