@@ -14,7 +14,7 @@ import httpx
 import pytest
 import websockets
 
-from llmctl_infra.embedded.nats import NatsServer
+from llmctl_infra.embedded import NatsServer, PostgresServer
 from llmctl_infra.testing import (
     DemoLLMHandle,
     ServiceProcesses,
@@ -70,6 +70,14 @@ class E2EStack:
     async def run(self, run_id: str) -> dict[str, Any]:
         return dict((await self.http.get(f"/api/v1/runs/{run_id}")).json()["data"])
 
+    async def run_if_reachable(self, run_id: str) -> dict[str, Any] | None:
+        """The run, or None while the gateway reports the bus unavailable (503/504)."""
+        response = await self.http.get(f"/api/v1/runs/{run_id}")
+        if response.status_code in (503, 504):
+            return None
+        assert response.status_code == 200, response.text
+        return dict(response.json()["data"])
+
     async def node_runs(self, run_id: str) -> list[dict[str, Any]]:
         return list((await self.http.get(f"/api/v1/runs/{run_id}/node-runs")).json()["data"])
 
@@ -102,8 +110,8 @@ class E2EStack:
     async def wait_terminal(self, run_id: str, timeout: float = 120.0) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             while True:
-                run = await self.run(run_id)
-                if run["status"] in ("succeeded", "failed", "cancelled"):
+                run = await self.run_if_reachable(run_id)
+                if run is not None and run["status"] in ("succeeded", "failed", "cancelled"):
                     return run
                 await asyncio.sleep(0.05)
 
@@ -148,6 +156,16 @@ async def e2e(
             yield stack
     finally:
         nats.stop()
+
+
+@pytest.fixture
+async def e2e_private_infra(
+    tmp_path: Path, private_nats_server: NatsServer, private_postgres_server: PostgresServer
+) -> AsyncIterator[tuple[E2EStack, NatsServer, PostgresServer]]:
+    """A stack on its own NATS and Postgres, both of which the test may kill and restart."""
+    database_url = private_postgres_server.sqlalchemy_url()
+    async with running_stack(tmp_path, private_nats_server.url, database_url) as stack:
+        yield stack, private_nats_server, private_postgres_server
 
 
 @pytest.fixture
