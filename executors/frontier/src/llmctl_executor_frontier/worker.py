@@ -10,9 +10,7 @@ from llmctl_contracts import (
     Envelope,
     ErrorBody,
     ErrorCode,
-    MessageType,
     decode_payload,
-    encode,
     subjects,
 )
 from llmctl_contracts.commands import ExecuteNode, ModelBinding
@@ -20,7 +18,7 @@ from llmctl_contracts.events import NodeExecuted
 from llmctl_contracts.flowchart import TaskNode
 from llmctl_contracts.rpc import ResolveModel
 from llmctl_libs.bus import Bus
-from llmctl_libs.messages import Trace, make_envelope
+from llmctl_libs.reports import publish_execution_report
 from llmctl_libs.rpc import RpcError, call
 
 from .providers import ProviderRegistry
@@ -65,18 +63,7 @@ class FrontierWorker:
                 ),
                 started,
             )
-        key = f"executed:{command.node_run_id}:{command.attempt}"
-        event = make_envelope(
-            MessageType.NODE_EXECUTED,
-            report,
-            trace=Trace.caused_by(envelope),
-            idempotency_key=key,
-            run_id=envelope.run_id,
-            node_run_id=command.node_run_id,
-        )
-        await self._bus.publish(
-            subjects.exec_event(envelope.run_id or "-"), encode(event), msg_id=key
-        )
+        await publish_execution_report(self._bus, envelope, report)
 
     async def _resolve(self, command: ExecuteNode) -> ModelBinding:
         if command.model is not None:

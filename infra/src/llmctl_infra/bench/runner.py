@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import psutil
+import websockets
 
 from ..state import STATE_FILE, StackState
 from .raw import jetstream_publish_rate, postgres_commit_rate
@@ -46,13 +47,19 @@ async def _start(client: httpx.AsyncClient, flowchart_id: str) -> str:
 
 
 async def _wait(client: httpx.AsyncClient, run_id: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = (await client.get(f"/api/v1/runs/{run_id}")).json()["data"]
-        if run["status"] in ("succeeded", "failed", "cancelled"):
-            return dict(run)
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"run {run_id} did not finish in {timeout} s")
+    """Follow the run's websocket stream to its terminal event (no polling load on the API)."""
+    ws_url = str(client.base_url).rstrip("/").replace("http://", "ws://", 1) + "/api/v1/ws"
+    async with asyncio.timeout(timeout), websockets.connect(ws_url, max_queue=None) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "run_id": run_id, "after_sequence": 0}))
+        async for raw in ws:
+            frame = json.loads(raw)
+            if frame.get("type") == "error":
+                raise RuntimeError(f"run {run_id}: {frame['error']['message']}")
+            if frame.get("event_type") in ("run.succeeded", "run.failed"):
+                break
+    response = await client.get(f"/api/v1/runs/{run_id}")
+    response.raise_for_status()
+    return dict(response.json()["data"])
 
 
 async def _events(client: httpx.AsyncClient, run_id: str) -> list[dict[str, Any]]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command, context
+from alembic import command, context, op
 from alembic.config import Config
 
-__all__ = ["migrate", "run_env"]
+__all__ = ["initial_schema", "migrate", "run_env"]
 
 
 def migrate(database_url: str, *, schema: str, script_location: Path) -> None:
@@ -38,3 +39,19 @@ def run_env() -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def initial_schema(metadata: sa.MetaData) -> tuple[Callable[[], None], Callable[[], None]]:
+    """``upgrade``/``downgrade`` of a service's first revision: create/drop ``metadata``.
+
+    Later revisions are written out explicitly (``op.add_column`` ...), never by changing the
+    tables this first revision creates.
+    """
+
+    def upgrade() -> None:
+        metadata.create_all(op.get_bind())
+
+    def downgrade() -> None:
+        metadata.drop_all(op.get_bind())
+
+    return upgrade, downgrade

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
@@ -68,27 +70,22 @@ class ModelRegistry:
                     details=[FieldError(field="model", reason=what)],
                 )
             )
-        return ModelBinding(
-            name=row.name,
-            provider=row.provider,
-            provider_model_id=row.provider_model_id,
-            base_url=row.base_url,
-            api_key_ref=row.api_key_ref,
-            settings=dict(row.settings),
-        )
+        return _binding(row)
 
     async def list(self, _: dict[str, object]) -> list[ModelBinding]:
         """Every model, by name."""
         async with self._db.engine.connect() as conn:
             rows = (await conn.execute(sa.select(models).order_by(models.c.name))).all()
-        return [
-            ModelBinding(
-                name=r.name,
-                provider=r.provider,
-                provider_model_id=r.provider_model_id,
-                base_url=r.base_url,
-                api_key_ref=r.api_key_ref,
-                settings=dict(r.settings),
-            )
-            for r in rows
-        ]
+        return [_binding(r) for r in rows]
+
+
+def _binding(row: sa.Row[Any]) -> ModelBinding:
+    """A model row as the executor needs it (the secret stays a reference)."""
+    return ModelBinding(
+        name=row.name,
+        provider=row.provider,
+        provider_model_id=row.provider_model_id,
+        base_url=row.base_url,
+        api_key_ref=row.api_key_ref,
+        settings=dict(row.settings),
+    )

@@ -13,15 +13,12 @@ from llmctl_contracts import (
     Envelope,
     ErrorBody,
     ErrorCode,
-    MessageType,
     decode_payload,
-    encode,
-    subjects,
 )
 from llmctl_contracts.commands import ExecuteNode
 from llmctl_contracts.events import NodeExecuted
 from llmctl_libs.bus import Bus
-from llmctl_libs.messages import Trace, make_envelope
+from llmctl_libs.reports import publish_execution_report
 
 __all__ = ["SpecialNodeWorker"]
 
@@ -49,15 +46,4 @@ class SpecialNodeWorker:
             finished_at=time.time(),
             worker_id="toolhub",
         )
-        key = f"executed:{command.node_run_id}:{command.attempt}"
-        event = make_envelope(
-            MessageType.NODE_EXECUTED,
-            report,
-            trace=Trace.caused_by(envelope),
-            idempotency_key=key,
-            run_id=envelope.run_id,
-            node_run_id=command.node_run_id,
-        )
-        await self._bus.publish(
-            subjects.exec_event(envelope.run_id or "-"), encode(event), msg_id=key
-        )
+        await publish_execution_report(self._bus, envelope, report)

@@ -3,8 +3,7 @@
 Revision ID: 0001
 """
 
-from alembic import op
-
+from llmctl_libs.store.migrations import initial_schema
 from llmctl_models.tables import metadata
 
 revision = "0001"
@@ -12,10 +11,4 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
-
-def upgrade() -> None:
-    metadata.create_all(op.get_bind())
-
-
-def downgrade() -> None:
-    metadata.drop_all(op.get_bind())
+upgrade, downgrade = initial_schema(metadata)
