@@ -12,6 +12,7 @@ from .statuses import NodeRunStatus
 
 __all__ = [
     "FlowchartCreated",
+    "NodeCancelRequested",
     "NodeDispatched",
     "NodeExecuted",
     "NodeFailed",
@@ -19,6 +20,7 @@ __all__ = [
     "NodeRouted",
     "NodeRoutingDecided",
     "NodeSucceeded",
+    "RunControlled",
     "RunCreated",
     "RunFailed",
     "RunStarted",
@@ -41,6 +43,24 @@ class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
     flowchart_id: str
     flowchart_version: int
     input: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class RunControlled(msgspec.Struct, frozen=True, kw_only=True):
+    """A control request changed the run's status (``pausing``, ``paused``, ``running``,
+    ``cancelling``, ``cancelled``)."""
+
+    action: str
+    status: str
+    request_id: str
+    reason: str | None = None
+    cancelled_node_run_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class NodeCancelRequested(msgspec.Struct, frozen=True, kw_only=True):
+    """Workers should stop executing ``node_run_ids`` (best effort; results are ignored)."""
+
+    run_id: str
+    node_run_ids: list[str]
 
 
 class RunStarted(msgspec.Struct, frozen=True, kw_only=True):

@@ -19,6 +19,8 @@ class MessageType:
     RUN_STARTED = "run.started"
     RUN_SUCCEEDED = "run.succeeded"
     RUN_FAILED = "run.failed"
+    RUN_CONTROLLED = "run.controlled"
+    NODE_CANCEL_REQUESTED = "node.cancel_requested"
     NODE_QUEUED = "node.queued"
     NODE_DISPATCHED = "node.dispatched"
     NODE_SUCCEEDED = "node.succeeded"
@@ -36,6 +38,8 @@ EVENT_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
     (MessageType.RUN_STARTED, 1): events.RunStarted,
     (MessageType.RUN_SUCCEEDED, 1): events.RunSucceeded,
     (MessageType.RUN_FAILED, 1): events.RunFailed,
+    (MessageType.RUN_CONTROLLED, 1): events.RunControlled,
+    (MessageType.NODE_CANCEL_REQUESTED, 1): events.NodeCancelRequested,
     (MessageType.NODE_QUEUED, 1): events.NodeQueued,
     (MessageType.NODE_DISPATCHED, 1): events.NodeDispatched,
     (MessageType.NODE_SUCCEEDED, 1): events.NodeSucceeded,
@@ -55,6 +59,7 @@ _SOCKET_NAMES: Final[dict[str, str]] = {
     MessageType.RUN_STARTED: "flowchart:run:updated",
     MessageType.RUN_SUCCEEDED: "flowchart:run:succeeded",
     MessageType.RUN_FAILED: "flowchart:run:failed",
+    MessageType.RUN_CONTROLLED: "flowchart:run:updated",
     MessageType.NODE_QUEUED: "flowchart:node:queued",
     MessageType.NODE_DISPATCHED: "flowchart:node:dispatched",
     MessageType.NODE_SUCCEEDED: "flowchart:node:completed",

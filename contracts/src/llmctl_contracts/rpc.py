@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -10,6 +10,7 @@ from .errors import ErrorBody
 from .flowchart import FlowchartDefinition
 
 __all__ = [
+    "ControlRun",
     "CreateFlowchart",
     "FlowchartRecord",
     "GetById",
@@ -137,3 +138,20 @@ class RunEventRecord(msgspec.Struct, frozen=True, kw_only=True):
     node_run_id: str | None = None
     causation_id: str | None = None
     request_id: str | None = None
+
+
+class ControlRun(msgspec.Struct, frozen=True, kw_only=True):
+    """A workflow-control request; idempotent by ``request_id`` per run.
+
+    Attributes:
+        run_id: The run.
+        action: ``pause``, ``resume`` or ``cancel``.
+        request_id: Client request id (the HTTP ``Idempotency-Key``); a repeated request id
+            returns the run as the first request left it and changes nothing.
+        reason: Optional human reason, recorded in the event.
+    """
+
+    run_id: str
+    action: Literal["pause", "resume", "cancel"]
+    request_id: str
+    reason: str | None = None

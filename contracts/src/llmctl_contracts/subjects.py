@@ -7,6 +7,7 @@ __all__ = [
     "CMD_SUBJECTS",
     "EVT_STREAM",
     "EVT_SUBJECTS",
+    "cancel_broadcast",
     "exec_event",
     "exec_events_all",
     "execute_command",
@@ -68,6 +69,11 @@ def execute_command(worker: str) -> str:
 def route_command() -> str:
     """Work queue of the router."""
     return "llmctl.cmd.router.route"
+
+
+def cancel_broadcast() -> str:
+    """Core-NATS broadcast telling every worker to stop some node runs (best effort)."""
+    return "llmctl.ctl.node.cancel"
 
 
 def rpc(service: str, operation: str) -> str:
