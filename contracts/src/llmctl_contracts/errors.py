@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_VERSION = "unknown_version"
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
     INTERNAL = "internal"
 
 

@@ -175,6 +175,18 @@ class Bus:
 
         self.broker.subscriber(subject, queue=self.service, no_reply=True)(on_request)
 
+    def listen(self, subject: str, handler: Callable[[bytes], Awaitable[None]]) -> None:
+        """Register a core-NATS broadcast listener: every instance of the service gets each
+        message (no queue group, no persistence: for best-effort notices such as cancels)."""
+
+        async def on_notice(msg: NatsMessage) -> None:
+            try:
+                await handler(msg.body)
+            except Exception:
+                logger.exception("listener for %s failed", subject)
+
+        self.broker.subscriber(subject, no_reply=True)(on_notice)
+
     async def publish(
         self, subject: str, data: bytes, *, msg_id: str, headers: dict[str, str] | None = None
     ) -> None:

@@ -16,10 +16,12 @@ __all__ = ["DEFINITION", "setup"]
 async def setup(ctx: ServiceContext) -> None:
     """Register the frontier work-queue consumer."""
     concurrency = int(os.environ.get("LLMCTL_EXECUTOR_CONCURRENCY", "8"))
+    worker = FrontierWorker(ctx.bus)
+    ctx.bus.listen(subjects.cancel_broadcast(), worker.cancel)
     ctx.bus.consume(
         subjects.execute_command("frontier"),
         "executor-frontier",
-        guarded(ctx.bus, "executor-frontier", FrontierWorker(ctx.bus)),
+        guarded(ctx.bus, "executor-frontier", worker),
         stream=subjects.CMD_STREAM,
         max_workers=concurrency,
     )

@@ -11,10 +11,11 @@ from llmctl_contracts import (
     ErrorBody,
     ErrorCode,
     decode_payload,
+    decode_strict,
     subjects,
 )
 from llmctl_contracts.commands import ExecuteNode, ModelBinding
-from llmctl_contracts.events import NodeExecuted
+from llmctl_contracts.events import NodeCancelRequested, NodeExecuted
 from llmctl_contracts.flowchart import TaskNode
 from llmctl_contracts.rpc import ResolveModel
 from llmctl_libs.bus import Bus
@@ -22,7 +23,7 @@ from llmctl_libs.reports import publish_execution_report
 from llmctl_libs.rpc import RpcError, call
 
 from .providers import ProviderRegistry
-from .task import TaskFailure, run_task
+from .task import TaskFailure, TaskOutcome, run_task
 
 __all__ = ["FrontierWorker"]
 
@@ -34,14 +35,28 @@ class FrontierWorker:
         self._bus = bus
         self._providers = providers or ProviderRegistry()
         self._worker_id = f"frontier-{os.getpid()}"
+        self._running: dict[str, asyncio.Task[TaskOutcome]] = {}
+
+    async def cancel(self, body: bytes) -> None:
+        """Stop the node runs named in a cancel notice, if this process is running them."""
+        notice = decode_strict(body, NodeCancelRequested, what="cancel notice")
+        for node_run_id in notice.node_run_ids:
+            task = self._running.get(node_run_id)
+            if task is not None:
+                task.cancel()
+
+    async def _execute(self, command: ExecuteNode) -> TaskOutcome:
+        model = await self._resolve(command)
+        return await run_task(command, model, self._providers)
 
     async def __call__(self, envelope: Envelope) -> None:
         command = decode_payload(envelope, ExecuteNode)
         started = time.time()
+        execution = asyncio.create_task(self._execute(command))
+        self._running[command.node_run_id] = execution
         try:
             async with asyncio.timeout(command.timeout_seconds):
-                model = await self._resolve(command)
-                outcome = await run_task(command, model, self._providers)
+                outcome = await asyncio.shield(execution)
             report = NodeExecuted(
                 node_run_id=command.node_run_id,
                 node_id=command.node.id,
@@ -54,7 +69,18 @@ class FrontierWorker:
             )
         except TaskFailure as failure:
             report = self._failed(command, failure.body, started)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                execution.cancel()
+                raise  # this process is stopping: the message is redelivered elsewhere
+            report = self._failed(
+                command,
+                ErrorBody(code=ErrorCode.CANCELLED, message="node run cancelled by request"),
+                started,
+            )
         except TimeoutError:
+            execution.cancel()
             report = self._failed(
                 command,
                 ErrorBody(
@@ -63,6 +89,8 @@ class FrontierWorker:
                 ),
                 started,
             )
+        finally:
+            self._running.pop(command.node_run_id, None)
         await publish_execution_report(self._bus, envelope, report)
 
     async def _resolve(self, command: ExecuteNode) -> ModelBinding:

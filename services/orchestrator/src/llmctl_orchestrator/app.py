@@ -6,11 +6,12 @@ import logging
 from pathlib import Path
 
 from llmctl_contracts import subjects
-from llmctl_contracts.rpc import CreateFlowchart, GetById, ListRunEvents, StartRun
+from llmctl_contracts.rpc import ControlRun, CreateFlowchart, GetById, ListRunEvents, StartRun
 from llmctl_libs.consumer import guarded
 from llmctl_libs.rpc import endpoint
 from llmctl_libs.service import ServiceContext, ServiceDefinition
 
+from .control import RunControl
 from .coordinator import RunCoordinator
 from .flowcharts import FlowchartRepository
 from .queries import RunQueries
@@ -38,6 +39,8 @@ async def setup(ctx: ServiceContext) -> None:
     endpoint(bus, rpc("orchestrator", "run.get"), GetById, queries.get)
     endpoint(bus, rpc("orchestrator", "run.node_runs"), GetById, queries.node_runs)
     endpoint(bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events)
+    control = RunControl(persistence, coordinator, bus)
+    endpoint(bus, rpc("orchestrator", "run.control"), ControlRun, control.control)
     bus.consume(
         subjects.exec_events_all(),
         "orchestrator-exec",

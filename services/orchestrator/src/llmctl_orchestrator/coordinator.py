@@ -34,6 +34,7 @@ from llmctl_contracts.events import (
     NodeRouted,
     NodeRoutingDecided,
     NodeSucceeded,
+    RunControlled,
     RunCreated,
     RunFailed,
     RunStarted,
@@ -58,6 +59,7 @@ from .writer import RunWriter
 __all__ = ["RunCoordinator", "worker_for"]
 
 _INLINE = (StartNode, EndNode, DecisionNode)
+_HOLDING = {RunStatus.PAUSING.value, RunStatus.PAUSED.value}
 _TERMINAL_RUN = {s.value for s in TERMINAL_RUN_STATUSES}
 _TERMINAL_NODE = {"succeeded", "succeeded_with_warning", "failed", "cancelled", "skipped"}
 
@@ -153,7 +155,7 @@ class RunCoordinator:
         async with self._db.transaction() as conn:
             if not await self._inbox.claim(conn, "orchestrator.exec", envelope.idempotency_key):
                 return
-            loaded = await self._lock_run(conn, envelope.run_id, envelope)
+            loaded = await self.lock_run(conn, envelope.run_id, Trace.caused_by(envelope))
             if loaded is None:
                 return
             writer, graph, _meta = loaded
@@ -192,6 +194,7 @@ class RunCoordinator:
                     )
                 else:
                     await self._fail(writer, node, report.node_run_id, error, report.attempt)
+            self.settle_pause(writer, envelope.request_id or "")
             pending = await writer.flush()
         self._relay.enqueue(pending)
 
@@ -203,7 +206,7 @@ class RunCoordinator:
         async with self._db.transaction() as conn:
             if not await self._inbox.claim(conn, "orchestrator.route", envelope.idempotency_key):
                 return
-            loaded = await self._lock_run(conn, envelope.run_id, envelope)
+            loaded = await self.lock_run(conn, envelope.run_id, Trace.caused_by(envelope))
             if loaded is None:
                 return
             writer, graph, meta = loaded
@@ -242,6 +245,7 @@ class RunCoordinator:
                     if not writer.state.terminated:
                         await self._activate(writer, graph, activations, meta)
                     self._maybe_complete(writer)
+                    self.settle_pause(writer, envelope.request_id or "")
             pending = await writer.flush()
         self._relay.enqueue(pending)
 
@@ -286,13 +290,38 @@ class RunCoordinator:
                 ),
                 node_run_id=node_run_id,
             )
-            if isinstance(node, _INLINE):
-                output = _inline_output(context)
-                await self._succeed(
-                    writer, graph, node, node_run_id, output, NodeRunStatus.SUCCEEDED, context
-                )
-            else:
-                await self._dispatch(writer, graph, node, node_run_id, context, attempt=1)
+            await self.launch(writer, graph, node, node_run_id, context)
+
+    async def launch(
+        self,
+        writer: RunWriter,
+        graph: FlowchartGraph,
+        node: Node,
+        node_run_id: str,
+        context: dict[str, Any],
+    ) -> None:
+        """Execute an inline node or dispatch it; hold it while the run is pausing/paused."""
+        if writer.current_status in _HOLDING:
+            writer.state.held.append(node_run_id)
+        elif isinstance(node, _INLINE):
+            output = _inline_output(context)
+            await self._succeed(
+                writer, graph, node, node_run_id, output, NodeRunStatus.SUCCEEDED, context
+            )
+        else:
+            await self._dispatch(writer, graph, node, node_run_id, context, attempt=1)
+
+    def settle_pause(self, writer: RunWriter, request_id: str) -> None:
+        """A pausing run whose in-flight node runs have all settled becomes paused."""
+        state = writer.state
+        if writer.current_status == RunStatus.PAUSING.value and set(state.open_node_runs) <= set(
+            state.held
+        ):
+            writer.set_status(RunStatus.PAUSED.value)
+            writer.emit(
+                MessageType.RUN_CONTROLLED,
+                RunControlled(action="pause", status=RunStatus.PAUSED.value, request_id=request_id),
+            )
 
     async def _dispatch(
         self,
@@ -399,7 +428,7 @@ class RunCoordinator:
                 unconsumed_tokens=unconsumed_tokens(writer.state),
             ),
         )
-        writer.status = RunStatus.FAILED.value
+        writer.set_status(RunStatus.FAILED.value)
         writer.error = _builtins(error)
 
     def _maybe_complete(self, writer: RunWriter) -> None:
@@ -415,18 +444,25 @@ class RunCoordinator:
                 unconsumed_tokens=tokens,
             ),
         )
-        writer.status = RunStatus.SUCCEEDED.value
+        writer.set_status(RunStatus.SUCCEEDED.value)
         writer.outcome = {"reason": reason, "unconsumed_tokens": _builtins(tokens)}
 
     # -- persistence helpers -----------------------------------------------------------------
 
     def _writer(
-        self, conn: AsyncConnection, run_id: str, last_sequence: int, state: RunState, trace: Trace
+        self,
+        conn: AsyncConnection,
+        run_id: str,
+        last_sequence: int,
+        state: RunState,
+        trace: Trace,
+        current_status: str = RunStatus.RUNNING.value,
     ) -> RunWriter:
         return RunWriter(
             conn,
             run_id=run_id,
             last_sequence=last_sequence,
+            current_status=current_status,
             state=state,
             trace=trace,
             event_store=self._store,
@@ -444,9 +480,10 @@ class RunCoordinator:
             "input": run_input,
         }
 
-    async def _lock_run(
-        self, conn: AsyncConnection, run_id: str, cause: Envelope
+    async def lock_run(
+        self, conn: AsyncConnection, run_id: str, trace: Trace
     ) -> tuple[RunWriter, FlowchartGraph, dict[str, Any]] | None:
+        """Lock a non-terminal run's row and load its state (``None``: missing or terminal)."""
         row = (
             await conn.execute(sa.select(runs).where(runs.c.id == run_id).with_for_update())
         ).first()
@@ -454,7 +491,7 @@ class RunCoordinator:
             return None
         state = msgspec.msgpack.decode(row.state, type=RunState)
         graph = await self._flowcharts.graph(row.flowchart_id, row.flowchart_version)
-        writer = self._writer(conn, run_id, row.last_sequence, state, Trace.caused_by(cause))
+        writer = self._writer(conn, run_id, row.last_sequence, state, trace, row.status)
         return (
             writer,
             graph,

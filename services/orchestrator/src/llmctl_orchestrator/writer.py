@@ -33,6 +33,7 @@ class RunWriter:
         *,
         run_id: str,
         last_sequence: int,
+        current_status: str,
         state: RunState,
         trace: Trace,
         event_store: PostgresEventStore,
@@ -42,6 +43,7 @@ class RunWriter:
         self.run_id = run_id
         self.state = state
         self.trace = trace
+        self.current_status = current_status
         self.status: str | None = None
         self.error: dict[str, Any] | None = None
         self.outcome: dict[str, Any] | None = None
@@ -50,6 +52,11 @@ class RunWriter:
         self._messages: list[OutboxMessage] = []
         self._store = event_store
         self._outbox = outbox
+
+    def set_status(self, status: str) -> None:
+        """Move the run to ``status`` (saved on flush)."""
+        self.status = status
+        self.current_status = status
 
     @property
     def sequence(self) -> int:

@@ -27,6 +27,7 @@ class RunState(msgspec.Struct, kw_only=True):
         latest_by_node: node id -> latest succeeded node run id (dotted context).
         execution_counts: node id -> number of node runs created.
         open_node_runs: node run ids queued/dispatched/awaiting routing.
+        held: node runs activated while the run was pausing/paused, dispatched on resume.
         node_executions: total node runs created.
         token_seq: last token sequence number handed out.
         terminated: a ``terminate_run`` routing state was seen.
@@ -37,6 +38,7 @@ class RunState(msgspec.Struct, kw_only=True):
     latest_by_node: dict[str, str] = msgspec.field(default_factory=dict)
     execution_counts: dict[str, int] = msgspec.field(default_factory=dict)
     open_node_runs: list[str] = msgspec.field(default_factory=list)
+    held: list[str] = msgspec.field(default_factory=list)
     node_executions: int = 0
     token_seq: int = 0
     terminated: bool = False
