@@ -11,6 +11,12 @@ from .errors import ErrorEnvelope
 from .flowchart import FlowchartDefinition
 from .registry import COMMAND_TYPES, EVENT_TYPES
 from .routing import RoutingState
+from .routing_ops import (
+    ConditionValidation,
+    NextNodes,
+    ResolveNextNodes,
+    ValidateConnectorConditions,
+)
 
 __all__ = ["contract_schemas"]
 
@@ -22,6 +28,12 @@ def contract_schemas() -> dict[str, dict[str, Any]]:
         "error-envelope": msgspec.json.schema(ErrorEnvelope),
         "flowchart-definition": msgspec.json.schema(FlowchartDefinition),
         "routing-state": msgspec.json.schema(RoutingState),
+        "router.connector-conditions-validate.request": msgspec.json.schema(
+            ValidateConnectorConditions
+        ),
+        "router.connector-conditions-validate.reply": msgspec.json.schema(ConditionValidation),
+        "router.next-nodes-resolve.request": msgspec.json.schema(ResolveNextNodes),
+        "router.next-nodes-resolve.reply": msgspec.json.schema(NextNodes),
     }
     for (name, version), struct in sorted({**EVENT_TYPES, **COMMAND_TYPES}.items()):
         schemas[f"{name}.v{version}"] = msgspec.json.schema(struct)

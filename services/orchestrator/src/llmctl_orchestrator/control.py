@@ -134,16 +134,7 @@ class RunControl:
         held, writer.state.held = writer.state.held, []
         if not held:
             return
-        rows = {
-            row.id: row
-            for row in (
-                await writer.conn.execute(
-                    sa.select(node_runs.c.id, node_runs.c.node_id, node_runs.c.input_context).where(
-                        node_runs.c.id.in_(held)
-                    )
-                )
-            ).all()
-        }
+        rows = await self._coordinator.node_runs_by_id(writer.conn, held)
         for node_run_id in held:
             row = rows[node_run_id]
             await self._coordinator.launch(
@@ -163,6 +154,8 @@ class RunControl:
             cancelled = sorted(result.scalars())
         writer.state.open_node_runs = []
         writer.state.held = []
+        writer.state.in_flight = []
+        writer.state.waiting = []
         writer.set_status(RunStatus.CANCELLED.value)
         writer.emit(
             MessageType.RUN_CONTROLLED,

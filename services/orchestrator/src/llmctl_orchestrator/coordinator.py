@@ -163,6 +163,7 @@ class RunCoordinator:
             if row is None or row.status in _TERMINAL_NODE or row.attempt != report.attempt:
                 return  # late or stale report: a terminal state is never overwritten
             node = graph.nodes[row.node_id]
+            finished = True
             if report.succeeded:
                 status = (
                     NodeRunStatus.SUCCEEDED_WITH_WARNING
@@ -184,6 +185,7 @@ class RunCoordinator:
                 max_attempts = node.max_attempts or graph.definition.defaults.max_attempts
                 # provider/model unavailable fails the node at once: no retry, no fallback
                 if report.attempt < max_attempts and error.code is not ErrorCode.UNAVAILABLE:
+                    finished = False  # the retry keeps its parallel slot
                     await self._dispatch(
                         writer,
                         graph,
@@ -194,6 +196,8 @@ class RunCoordinator:
                     )
                 else:
                     await self._fail(writer, node, report.node_run_id, error, report.attempt)
+            if finished and writer.current_status not in _TERMINAL_RUN:
+                await self._release_slot(writer, graph, report.node_run_id)
             self.settle_pause(writer, envelope.request_id or "")
             pending = await writer.flush()
         self._relay.enqueue(pending)
@@ -301,15 +305,38 @@ class RunCoordinator:
         context: dict[str, Any],
     ) -> None:
         """Execute an inline node or dispatch it; hold it while the run is pausing/paused."""
+        state = writer.state
         if writer.current_status in _HOLDING:
-            writer.state.held.append(node_run_id)
+            state.held.append(node_run_id)
         elif isinstance(node, _INLINE):
             output = _inline_output(context)
             await self._succeed(
                 writer, graph, node, node_run_id, output, NodeRunStatus.SUCCEEDED, context
             )
+        elif len(state.in_flight) >= graph.definition.limits.max_parallel_nodes:
+            state.waiting.append(node_run_id)
         else:
+            state.in_flight.append(node_run_id)
             await self._dispatch(writer, graph, node, node_run_id, context, attempt=1)
+
+    async def _release_slot(
+        self, writer: RunWriter, graph: FlowchartGraph, node_run_id: str
+    ) -> None:
+        """A dispatched node run finished: launch waiting node runs into the freed slots."""
+        state = writer.state
+        if node_run_id in state.in_flight:
+            state.in_flight.remove(node_run_id)
+        limit = graph.definition.limits.max_parallel_nodes
+        free = limit - len(state.in_flight)
+        if free <= 0 or not state.waiting or writer.current_status in _HOLDING:
+            return
+        ready, state.waiting = state.waiting[:free], state.waiting[free:]
+        rows = await self.node_runs_by_id(writer.conn, ready)
+        for ready_id in ready:
+            row = rows[ready_id]
+            await self.launch(
+                writer, graph, graph.nodes[row.node_id], ready_id, dict(row.input_context)
+            )
 
     def settle_pause(self, writer: RunWriter, request_id: str) -> None:
         """A pausing run whose in-flight node runs have all settled becomes paused."""
@@ -510,6 +537,16 @@ class RunCoordinator:
                 ).where(node_runs.c.id == node_run_id)
             )
         ).first()
+
+    @staticmethod
+    async def node_runs_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Any]:
+        """Node id and input context of node runs, by node run id."""
+        rows = await conn.execute(
+            sa.select(node_runs.c.id, node_runs.c.node_id, node_runs.c.input_context).where(
+                node_runs.c.id.in_(ids)
+            )
+        )
+        return {row.id: row for row in rows}
 
     @staticmethod
     async def _update_node_run(conn: AsyncConnection, node_run_id: str, **values: Any) -> None:

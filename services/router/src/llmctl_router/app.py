@@ -1,24 +1,44 @@
-"""Wires the router's consumer to the bus."""
+"""Wires the router's consumer and request/reply operations to the bus."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from llmctl_contracts import subjects
+from llmctl_contracts.routing_ops import ResolveNextNodes, ValidateConnectorConditions
+from llmctl_libs.bus import Bus
 from llmctl_libs.consumer import guarded
+from llmctl_libs.rpc import endpoint
 from llmctl_libs.service import ServiceContext, ServiceDefinition
 
 from .handler import RouteHandler
+from .operations import resolve_next_nodes, validate_conditions
 from .tables import SCHEMA
 
-__all__ = ["CONSUMER_WORKERS", "DEFINITION", "setup"]
+__all__ = [
+    "CONSUMER_WORKERS",
+    "DEFINITION",
+    "RESOLVE_NEXT_NODES",
+    "VALIDATE_CONDITIONS",
+    "register_operations",
+    "setup",
+]
 
 # Messages handled concurrently per consumer; steps of one run are serialized by its row lock.
 CONSUMER_WORKERS = 8
 
+VALIDATE_CONDITIONS = subjects.rpc("router", "connector_conditions.validate")
+RESOLVE_NEXT_NODES = subjects.rpc("router", "next_nodes.resolve")
+
+
+def register_operations(bus: Bus) -> None:
+    """Serve the router's request/reply operations (register before ``bus.start()``)."""
+    endpoint(bus, VALIDATE_CONDITIONS, ValidateConnectorConditions, validate_conditions)
+    endpoint(bus, RESOLVE_NEXT_NODES, ResolveNextNodes, resolve_next_nodes)
+
 
 async def setup(ctx: ServiceContext) -> None:
-    """Register the route-command consumer."""
+    """Register the route-command consumer and the request/reply operations."""
     handler = RouteHandler(ctx.require_persistence())
     ctx.bus.consume(
         subjects.route_command(),
@@ -27,6 +47,7 @@ async def setup(ctx: ServiceContext) -> None:
         stream=subjects.CMD_STREAM,
         max_workers=CONSUMER_WORKERS,
     )
+    register_operations(ctx.bus)
 
 
 DEFINITION = ServiceDefinition(

@@ -28,6 +28,8 @@ class RunState(msgspec.Struct, kw_only=True):
         execution_counts: node id -> number of node runs created.
         open_node_runs: node run ids queued/dispatched/awaiting routing.
         held: node runs activated while the run was pausing/paused, dispatched on resume.
+        in_flight: node runs dispatched to a worker and not yet reported (max parallel nodes).
+        waiting: node runs ready to dispatch but over the parallel limit, oldest first.
         node_executions: total node runs created.
         token_seq: last token sequence number handed out.
         terminated: a ``terminate_run`` routing state was seen.
@@ -39,6 +41,8 @@ class RunState(msgspec.Struct, kw_only=True):
     execution_counts: dict[str, int] = msgspec.field(default_factory=dict)
     open_node_runs: list[str] = msgspec.field(default_factory=list)
     held: list[str] = msgspec.field(default_factory=list)
+    in_flight: list[str] = msgspec.field(default_factory=list)
+    waiting: list[str] = msgspec.field(default_factory=list)
     node_executions: int = 0
     token_seq: int = 0
     terminated: bool = False
