@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 import websockets
 
+from llmctl_contracts import subjects
 from llmctl_infra.embedded import NatsServer, PostgresServer
 from llmctl_infra.testing import (
     DemoLLMHandle,
@@ -106,6 +108,17 @@ class E2EStack:
                     frames.append(frame)
                     if done(frame):
                         return frames
+
+    async def first_executor_report(self, run_id: str) -> dict[str, Any]:
+        """The first ``node.executed`` report a worker published for ``run_id`` (JetStream)."""
+        nc = await nats.connect(self.services.endpoints.nats_url)
+        try:
+            reports = await nc.jetstream().subscribe(
+                subjects.exec_event(run_id), ordered_consumer=True
+            )
+            return dict(json.loads((await reports.next_msg(timeout=30)).data))
+        finally:
+            await nc.close()
 
     async def wait_terminal(self, run_id: str, timeout: float = 120.0) -> dict[str, Any]:
         async with asyncio.timeout(timeout):

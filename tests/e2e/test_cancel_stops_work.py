@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TYPE_CHECKING, Any
-
-import nats
 
 from llmctl_contracts import subjects
 from llmctl_contracts.rpc import ControlRun, RunRecord
@@ -39,14 +36,7 @@ async def test_cancel_interrupts_the_model_call(
     assert cancelled.status == "cancelled"
 
     # the executor stopped the call and reported the attempt as cancelled (never completed)
-    nc = await nats.connect(e2e.services.endpoints.nats_url)
-    try:
-        reports = await nc.jetstream().subscribe(
-            subjects.exec_event(run["id"]), ordered_consumer=True
-        )
-        report = json.loads((await reports.next_msg(timeout=30)).data)
-    finally:
-        await nc.close()
+    report = await e2e.first_executor_report(run["id"])
     assert report["payload"]["succeeded"] is False
     assert report["payload"]["error"]["code"] == "cancelled"
     assert e2e.llm.stats.completions == 0

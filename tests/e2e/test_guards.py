@@ -84,3 +84,23 @@ async def test_max_node_executions_fails_a_runaway_loop(e2e: E2EStack) -> None:
         n["execution_index"] for n in await e2e.node_runs(run["id"]) if n["node_id"] == "spin"
     )
     assert indexes == list(range(11))
+
+
+async def test_max_runtime_fails_the_run_and_stops_its_work(
+    e2e_private: E2EStack, hello: dict[str, Any]
+) -> None:
+    e2e = e2e_private
+    e2e.gate.open.clear()  # classify never answers
+    limited = {**hello, "limits": {**hello["limits"], "max_runtime_seconds": 2}}
+    run = await e2e.start_run(await e2e.create_flowchart(limited))
+    finished = await e2e.wait_terminal(run["id"], timeout=60)
+    assert finished["status"] == "failed"
+    assert finished["error"]["code"] == "timeout"
+    assert "max runtime" in finished["error"]["message"]
+    classify = next(n for n in await e2e.node_runs(run["id"]) if n["node_id"] == "classify")
+    assert classify["status"] == "cancelled"
+    failed = [e for e in await e2e.events(run["id"]) if e["type"] == "run.failed"]
+    assert len(failed) == 1
+    report = await e2e.first_executor_report(run["id"])  # the executor abandoned the call
+    assert report["payload"]["error"]["code"] == "cancelled"
+    e2e.gate.open.set()

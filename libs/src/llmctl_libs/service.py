@@ -57,6 +57,7 @@ class ServiceContext:
     settings: ServiceSettings
     bus: Bus
     persistence: Persistence | None = None
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def require_persistence(self) -> Persistence:
@@ -115,6 +116,8 @@ async def _serve(definition: ServiceDefinition) -> None:
     await bus.start()
     if persistence is not None:
         await persistence.relay.start()
+    for hook in ctx.on_start:
+        await hook()
     await health.start()
     logger.info("%s started (pid %s)", definition.name, os.getpid())
     await stop.wait()

@@ -13,6 +13,7 @@ from llmctl_libs.service import ServiceContext, ServiceDefinition
 
 from .control import RunControl
 from .coordinator import RunCoordinator
+from .deadlines import DeadlineSweeper
 from .flowcharts import FlowchartRepository
 from .queries import RunQueries
 from .tables import SCHEMA
@@ -40,6 +41,9 @@ async def setup(ctx: ServiceContext) -> None:
     endpoint(bus, rpc("orchestrator", "run.node_runs"), GetById, queries.node_runs)
     endpoint(bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events)
     control = RunControl(persistence, coordinator, bus)
+    sweeper = DeadlineSweeper(persistence, coordinator, bus)
+    ctx.on_start.append(sweeper.start)
+    ctx.on_stop.append(sweeper.stop)
     endpoint(bus, rpc("orchestrator", "run.control"), ControlRun, control.control)
     bus.consume(
         subjects.exec_events_all(),

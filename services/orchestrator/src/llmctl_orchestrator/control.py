@@ -38,7 +38,7 @@ from .queries import run_record
 from .tables import node_runs, runs
 from .writer import RunWriter
 
-__all__ = ["RunControl"]
+__all__ = ["RunControl", "cancel_open_node_runs", "tell_workers_to_stop"]
 
 _ALLOWED_FROM = {
     "pause": {RunStatus.RUNNING.value},
@@ -102,9 +102,7 @@ class RunControl:
                     cancelled = await self._cancel(writer, request)
                 pending = await writer.flush()
         self._relay.enqueue(pending)
-        if cancelled:
-            notice = NodeCancelRequested(run_id=request.run_id, node_run_ids=cancelled)
-            await self._bus.nc.publish(subjects.cancel_broadcast(), encode(notice))
+        await tell_workers_to_stop(self._bus, request.run_id, cancelled)
         return await run_record(self._db, request.run_id)
 
     def _pause(self, writer: RunWriter, request: ControlRun) -> None:
@@ -142,20 +140,7 @@ class RunControl:
             )
 
     async def _cancel(self, writer: RunWriter, request: ControlRun) -> list[str]:
-        open_ids = list(writer.state.open_node_runs)
-        cancelled: list[str] = []
-        if open_ids:
-            result = await writer.conn.execute(
-                sa.update(node_runs)
-                .where(node_runs.c.id.in_(open_ids), node_runs.c.status.not_in(_TERMINAL_NODE))
-                .values(status="cancelled", updated_at=datetime.now(UTC))
-                .returning(node_runs.c.id)
-            )
-            cancelled = sorted(result.scalars())
-        writer.state.open_node_runs = []
-        writer.state.held = []
-        writer.state.in_flight = []
-        writer.state.waiting = []
+        cancelled = await cancel_open_node_runs(writer)
         writer.set_status(RunStatus.CANCELLED.value)
         writer.emit(
             MessageType.RUN_CONTROLLED,
@@ -168,3 +153,31 @@ class RunControl:
             ),
         )
         return cancelled
+
+
+async def cancel_open_node_runs(writer: RunWriter) -> list[str]:
+    """End every open node run ``cancelled`` and forget the run's pending work.
+
+    Returns:
+        The node runs that were cancelled (workers should be told to stop them).
+    """
+    state = writer.state
+    open_ids = list(state.open_node_runs)
+    cancelled: list[str] = []
+    if open_ids:
+        result = await writer.conn.execute(
+            sa.update(node_runs)
+            .where(node_runs.c.id.in_(open_ids), node_runs.c.status.not_in(_TERMINAL_NODE))
+            .values(status="cancelled", updated_at=datetime.now(UTC))
+            .returning(node_runs.c.id)
+        )
+        cancelled = sorted(result.scalars())
+    state.open_node_runs, state.held, state.in_flight, state.waiting = [], [], [], []
+    return cancelled
+
+
+async def tell_workers_to_stop(bus: Bus, run_id: str, node_run_ids: list[str]) -> None:
+    """Best-effort broadcast: workers running these node runs stop them."""
+    if node_run_ids:
+        notice = NodeCancelRequested(run_id=run_id, node_run_ids=node_run_ids)
+        await bus.nc.publish(subjects.cancel_broadcast(), encode(notice))

@@ -7,7 +7,7 @@ A crash anywhere rolls the whole step back; the redelivered message then redoes 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -116,6 +116,7 @@ class RunCoordinator:
                     idempotency_key=request.idempotency_key,
                     correlation_id=correlation_id,
                     request_id=request.request_id,
+                    deadline_at=_deadline(graph),
                 )
                 .on_conflict_do_nothing(index_elements=[runs.c.idempotency_key])
                 .returning(runs.c.id)
@@ -561,6 +562,12 @@ class RunCoordinator:
                 await conn.execute(sa.select(runs.c.id).where(runs.c.idempotency_key == key))
             ).scalar_one_or_none()
         return None if run_id is None else await run_record(self._db, run_id)
+
+
+def _deadline(graph: FlowchartGraph) -> datetime | None:
+    """When a run of ``graph`` started now must end (its max runtime guard)."""
+    limit = graph.definition.limits.max_runtime_seconds
+    return None if limit is None else datetime.now(UTC) + timedelta(seconds=limit)
 
 
 def _inline_output(context: dict[str, Any]) -> dict[str, Any]:

@@ -51,6 +51,12 @@ runs = sa.Table(
     sa.Column("outcome", JSONB, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index(
+        "runs_deadline_idx",
+        "deadline_at",
+        postgresql_where=sa.text("status IN ('running', 'pausing', 'paused')"),
+    ),
 )
 
 node_runs = sa.Table(
