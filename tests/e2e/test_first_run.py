@@ -88,3 +88,22 @@ async def test_unknown_model_fails_the_node_at_once(e2e: E2EStack, hello: dict[s
     assert classify["status"] == "failed"
     assert classify["attempt"] == 1  # no retry and no fallback model for an unavailable model
     assert e2e.llm.stats.requests == before
+
+
+async def test_custom_fan_in_is_clamped_on_save_with_a_warning(
+    e2e: E2EStack, hello: dict[str, Any]
+) -> None:
+    nodes = [
+        dict(n, fan_in={"mode": "custom", "count": 4}) if n["id"] == "end" else n
+        for n in hello["nodes"]
+    ]
+    response = await e2e.http.post("/api/v1/flowcharts", json={**hello, "nodes": nodes})
+    assert response.status_code == 201, response.text
+    data = response.json()["data"]
+    end = next(n for n in data["definition"]["nodes"] if n["id"] == "end")
+    assert end["fan_in"] == {"mode": "custom", "count": 2}
+    assert data["warnings"][0]["field"] == "$.nodes[5].fan_in.count"
+    stored = (await e2e.http.get(f"/api/v1/flowcharts/{data['id']}")).json()["data"]
+    assert (
+        next(n for n in stored["definition"]["nodes"] if n["id"] == "end")["fan_in"]["count"] == 2
+    )

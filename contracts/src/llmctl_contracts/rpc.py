@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from .errors import ErrorBody
+from .errors import ErrorBody, FieldError
 from .flowchart import FlowchartDefinition
 
 __all__ = [
@@ -57,6 +57,7 @@ class FlowchartRecord(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     definition: FlowchartDefinition
     created_at: str
+    warnings: list[FieldError] = msgspec.field(default_factory=list)
 
 
 class GetById(msgspec.Struct, frozen=True, kw_only=True):

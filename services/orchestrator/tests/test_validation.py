@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from llmctl_contracts.flowchart import FlowchartDefinition
-from llmctl_orchestrator.validation import validate_flowchart
+from llmctl_orchestrator.validation import clamp_fan_in, validate_flowchart
 
 
 def errors_of(
@@ -58,12 +58,6 @@ def test_valid_graph_has_no_errors() -> None:
             [c("c1", "s", "e"), c("c2", "s", "e", "dotted")],
             "$.connectors[1].kind",
             "mix",
-        ),
-        (
-            [START, {"type": "end", "id": "e", "fan_in": {"mode": "custom", "count": 3}}],
-            [c("c1", "s", "e")],
-            "$.nodes[1].fan_in.count",
-            "between 1 and",
         ),
         (
             [START, {"type": "decision", "id": "d"}],
@@ -118,3 +112,34 @@ def test_invalid_graphs_name_the_field(
 ) -> None:
     found = errors_of(nodes, connectors)
     assert any(f == field and reason in r for f, r in found), found
+
+
+def test_custom_fan_in_over_parent_count_is_clamped_with_a_warning() -> None:
+    nodes = [
+        START,
+        {"type": "task", "id": "a", "prompt": "p"},
+        {"type": "end", "id": "e", "fan_in": {"mode": "custom", "count": 5}},
+    ]
+    connectors = [c("c1", "s", "a"), c("c2", "s", "e"), c("c3", "a", "e")]
+    definition = msgspec.convert(
+        {"name": "t", "nodes": nodes, "connectors": connectors}, FlowchartDefinition
+    )
+    clamped, warnings = clamp_fan_in(definition)
+    assert clamped.nodes[2].fan_in.count == 2
+    assert [(w.field, "clamped from 5 to 2" in w.reason) for w in warnings] == [
+        ("$.nodes[2].fan_in.count", True)
+    ]
+    assert validate_flowchart(clamped) == []
+    # within bounds: untouched, no warning
+    same, none = clamp_fan_in(clamped)
+    assert same is clamped
+    assert none == []
+
+
+def test_unclamped_over_count_is_still_an_error() -> None:
+    nodes = [START, {"type": "end", "id": "e", "fan_in": {"mode": "custom", "count": 3}}]
+    found = errors_of(nodes, [c("c1", "s", "e")])
+    assert (
+        "$.nodes[1].fan_in.count",
+        "must be between 1 and the 1 solid upstream connectors",
+    ) in found

@@ -20,7 +20,7 @@ from llmctl_libs.store.outbox import OutboxMessage
 
 from .engine import FlowchartGraph
 from .tables import flowchart_versions, flowcharts
-from .validation import validate_flowchart
+from .validation import clamp_fan_in, validate_flowchart
 
 __all__ = ["FlowchartRepository", "not_found"]
 
@@ -48,7 +48,8 @@ class FlowchartRepository:
 
     async def create(self, request: CreateFlowchart) -> FlowchartRecord:
         """Validate and store a new flowchart at version 1."""
-        errors = validate_flowchart(request.definition)
+        definition, warnings = clamp_fan_in(request.definition)
+        errors = validate_flowchart(definition)
         if errors:
             raise RpcError(
                 ErrorBody(
@@ -62,7 +63,7 @@ class FlowchartRepository:
         created_at = datetime.now(UTC)
         envelope = make_envelope(
             MessageType.FLOWCHART_CREATED,
-            FlowchartCreated(flowchart_id=flowchart_id, version=1, name=request.definition.name),
+            FlowchartCreated(flowchart_id=flowchart_id, version=1, name=definition.name),
             trace=Trace(
                 correlation_id=request.request_id or flowchart_id, request_id=request.request_id
             ),
@@ -73,7 +74,7 @@ class FlowchartRepository:
             await conn.execute(
                 sa.insert(flowcharts).values(
                     id=flowchart_id,
-                    name=request.definition.name,
+                    name=definition.name,
                     latest_version=1,
                     created_at=created_at,
                 )
@@ -82,7 +83,7 @@ class FlowchartRepository:
                 sa.insert(flowchart_versions).values(
                     flowchart_id=flowchart_id,
                     version=1,
-                    definition=encode(request.definition),
+                    definition=encode(definition),
                     created_at=created_at,
                 )
             )
@@ -106,9 +107,10 @@ class FlowchartRepository:
         return FlowchartRecord(
             id=flowchart_id,
             version=1,
-            name=request.definition.name,
-            definition=request.definition,
+            name=definition.name,
+            definition=definition,
             created_at=created_at.isoformat(),
+            warnings=warnings,
         )
 
     async def get(self, request: GetById) -> FlowchartRecord:

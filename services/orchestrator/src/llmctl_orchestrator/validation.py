@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 
+import msgspec
+
 from llmctl_contracts import FieldError
 from llmctl_contracts.flowchart import (
     ConnectorKind,
@@ -17,7 +19,7 @@ from llmctl_contracts.flowchart import (
     StartNode,
 )
 
-__all__ = ["validate_flowchart"]
+__all__ = ["clamp_fan_in", "validate_flowchart"]
 
 _COMPARISONS = {
     op for op in PredicateOp if op not in (PredicateOp.ALL, PredicateOp.ANY, PredicateOp.NOT)
@@ -115,7 +117,7 @@ def validate_flowchart(definition: FlowchartDefinition) -> list[FieldError]:
                 errors.append(
                     FieldError(field=f"{field}.fan_in.count", reason="custom fan-in needs a count")
                 )
-            elif parents and not 1 <= node.fan_in.count <= parents:
+            elif parents and node.fan_in.count > parents:  # clamp_fan_in runs first on save
                 errors.append(
                     FieldError(
                         field=f"{field}.fan_in.count",
@@ -185,3 +187,38 @@ def _decision_errors(node: DecisionNode, field: str, outgoing: list[str]) -> lis
                 )
             )
     return errors
+
+
+def clamp_fan_in(definition: FlowchartDefinition) -> tuple[FlowchartDefinition, list[FieldError]]:
+    """Clamp every ``custom`` fan-in count to its node's number of solid parents.
+
+    The seed's rule for when upstream connectors were removed: the count is lowered to the new
+    maximum and the save reports a warning rather than failing.
+
+    Returns:
+        The (possibly) adjusted definition and one warning per clamped node.
+    """
+    node_ids = {node.id for node in definition.nodes}
+    parents: dict[str, set[str]] = {node_id: set() for node_id in node_ids}
+    for conn in definition.connectors:
+        if conn.kind is ConnectorKind.SOLID and conn.target in parents and conn.source in node_ids:
+            parents[conn.target].add(conn.source)
+    warnings: list[FieldError] = []
+    nodes = []
+    for i, node in enumerate(definition.nodes):
+        count, limit = node.fan_in.count, len(parents[node.id])
+        if node.fan_in.mode is FanInMode.CUSTOM and count is not None and limit and count > limit:
+            warnings.append(
+                FieldError(
+                    field=f"$.nodes[{i}].fan_in.count",
+                    reason=f"clamped from {count} to {limit}: the node has {limit} solid upstream "
+                    "connectors",
+                )
+            )
+            node = msgspec.structs.replace(
+                node, fan_in=msgspec.structs.replace(node.fan_in, count=limit)
+            )
+        nodes.append(node)
+    if not warnings:
+        return definition, []
+    return msgspec.structs.replace(definition, nodes=nodes), warnings
