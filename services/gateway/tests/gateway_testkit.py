@@ -11,6 +11,7 @@ import msgspec
 
 from llmctl_contracts import Envelope, ErrorBody, ErrorCode, encode, subjects
 from llmctl_contracts.rpc import (
+    ControlRun,
     CreateFlowchart,
     FlowchartRecord,
     GetById,
@@ -29,6 +30,18 @@ __all__ = ["SLOW_ID", "StubOrchestrator", "serve_health"]
 
 SLOW_ID = "slow-entity"
 NOW = "2025-01-01T00:00:00Z"
+
+CONTROL_TRANSITIONS: dict[str, dict[str, str]] = {
+    "pause": {"queued": "pausing", "running": "pausing"},
+    "resume": {"pausing": "running", "paused": "running"},
+    "cancel": {
+        "queued": "cancelled",
+        "running": "cancelled",
+        "pausing": "cancelled",
+        "paused": "cancelled",
+    },
+}
+"""Status a control action leads to, by the run's current status (anything else: conflict)."""
 
 
 def _not_found(what: str, id_: str) -> RpcError:
@@ -58,6 +71,8 @@ class StubOrchestrator:
         self.start_requests: list[StartRun] = []
         self.create_requests: list[CreateFlowchart] = []
         self.event_requests: list[ListRunEvents] = []
+        self.control_requests: list[ControlRun] = []
+        self.control_results: dict[tuple[str, str], RunRecord] = {}
 
     def register(self) -> None:
         """Register every responder (before ``bus.start()``)."""
@@ -71,6 +86,7 @@ class StubOrchestrator:
         rpc("run.get", GetById, self.get_run)
         rpc("run.node_runs", GetById, self.get_node_runs)
         rpc("run.events", ListRunEvents, self.list_events)
+        rpc("run.control", ControlRun, self.control_run)
 
     async def create_flowchart(self, req: CreateFlowchart) -> FlowchartRecord:
         self.create_requests.append(req)
@@ -132,6 +148,27 @@ class StubOrchestrator:
         if req.id not in self.runs:
             raise _not_found("run", req.id)
         return self.node_runs.get(req.id, [])
+
+    async def control_run(self, req: ControlRun) -> RunRecord:
+        """Apply a control action; a repeated ``request_id`` returns the first result."""
+        self.control_requests.append(req)
+        if req.run_id not in self.runs:
+            raise _not_found("run", req.run_id)
+        key = (req.run_id, req.request_id)
+        if key in self.control_results:
+            return self.control_results[key]
+        run = self.runs[req.run_id]
+        status = CONTROL_TRANSITIONS[req.action].get(run.status)
+        if status is None:
+            raise RpcError(
+                ErrorBody(
+                    code=ErrorCode.CONFLICT,
+                    message=f"cannot {req.action} run {run.id} in status {run.status}",
+                )
+            )
+        record = msgspec.structs.replace(run, status=status)
+        self.runs[run.id] = self.control_results[key] = record
+        return record
 
     async def list_events(self, req: ListRunEvents) -> list[RunEventRecord]:
         self.event_requests.append(req)

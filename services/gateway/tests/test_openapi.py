@@ -20,12 +20,24 @@ def test_openapi_document() -> None:
         "/api/v1/runs/{run_id}",
         "/api/v1/runs/{run_id}/node-runs",
         "/api/v1/runs/{run_id}/events",
+        "/api/v1/runs/{run_id}/pause",
+        "/api/v1/runs/{run_id}/resume",
+        "/api/v1/runs/{run_id}/cancel",
     }
     create = doc["paths"]["/api/v1/flowcharts"]["post"]
     body_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body_ref == "#/components/schemas/FlowchartDefinition"
     run_body = doc["paths"]["/api/v1/runs"]["post"]["requestBody"]
     assert run_body["content"]["application/json"]["schema"]["required"] == ["flowchart_id"]
+    for action in ("pause", "resume", "cancel"):
+        control = doc["paths"][f"/api/v1/runs/{{run_id}}/{action}"]["post"]
+        assert control["requestBody"]["required"] is False
+        schema = control["requestBody"]["content"]["application/json"]["schema"]
+        assert schema["title"] == "ControlRunBody"
+        assert set(control["responses"]) == {"200", "400", "404", "409", "422", "503", "504"}
+        ok = control["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        assert ok.endswith("RunResponse")
+        assert "Idempotency-Key" in {p["name"] for p in control["parameters"]}
     schemas = doc["components"]["schemas"]
     for name in ("FlowchartDefinition", "ErrorEnvelope", "RunResponse"):
         assert name in schemas

@@ -7,8 +7,11 @@ from typing import Any
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import OpenAPIType, Schema
 
+from .schemas import MAX_REASON_LENGTH
+
 __all__ = [
     "API_VERSION",
+    "CONTROL_RUN_BODY_SCHEMA",
     "START_RUN_BODY_SCHEMA",
     "openapi_config",
     "openapi_document",
@@ -31,6 +34,27 @@ START_RUN_BODY_SCHEMA = Schema(
     additional_properties=False,
 )
 """Inline schema of :class:`~llmctl_gateway.schemas.StartRunBody` (decoded by the handler)."""
+
+
+CONTROL_RUN_BODY_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    title="ControlRunBody",
+    description=(
+        "Optional body of `POST /api/v1/runs/{run_id}/pause|resume|cancel`;"
+        " an empty body is the same as `{}`."
+    ),
+    properties={
+        "reason": Schema(
+            one_of=[
+                Schema(type=OpenAPIType.STRING, max_length=MAX_REASON_LENGTH),
+                Schema(type=OpenAPIType.NULL),
+            ],
+            description="Why; recorded in the run's `run.controlled` event",
+        ),
+    },
+    additional_properties=False,
+)
+"""Inline schema of :class:`~llmctl_gateway.schemas.ControlRunBody` (decoded by the handler)."""
 
 
 def openapi_config() -> OpenAPIConfig:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import HTTPException
@@ -14,6 +14,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from llmctl_contracts import ErrorEnvelope, decode_strict
 from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_contracts.rpc import (
+    ControlRun,
     CreateFlowchart,
     FlowchartRecord,
     GetById,
@@ -28,8 +29,9 @@ from llmctl_libs.bus import Bus
 from .backend import ORCHESTRATOR, rpc_call
 from .context import request_ids
 from .health import collect_health
-from .openapi import START_RUN_BODY_SCHEMA
+from .openapi import CONTROL_RUN_BODY_SCHEMA, START_RUN_BODY_SCHEMA
 from .schemas import (
+    ControlRunBody,
     FlowchartResponse,
     HealthData,
     HealthResponse,
@@ -43,12 +45,15 @@ from .settings import GatewaySettings
 __all__ = [
     "IDEMPOTENCY_KEY_HEADER",
     "ROUTE_HANDLERS",
+    "cancel_run",
     "create_flowchart",
     "get_flowchart",
     "get_run",
     "health",
     "list_node_runs",
     "list_run_events",
+    "pause_run",
+    "resume_run",
     "start_run",
 ]
 
@@ -74,7 +79,9 @@ def _errors(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def _json_body(schema: Schema | Reference, description: str) -> type[Operation]:
+def _json_body(
+    schema: Schema | Reference, description: str, *, required: bool = True
+) -> type[Operation]:
     """An ``Operation`` that documents a JSON body the handler decodes itself."""
 
     @dataclass
@@ -83,7 +90,7 @@ def _json_body(schema: Schema | Reference, description: str) -> type[Operation]:
             self.request_body = RequestBody(
                 content={"application/json": OpenAPIMediaType(schema=schema)},
                 description=description,
-                required=True,
+                required=required,
             )
 
     return JsonBodyOperation
@@ -258,6 +265,109 @@ async def list_run_events(
     return Response(RunEventsResponse(ok=True, data=ordered, correlation_id=ids.correlation_id))
 
 
+ControlAction = Literal["pause", "resume", "cancel"]
+
+_IDEMPOTENCY_KEY = HeaderParameter(
+    name=IDEMPOTENCY_KEY_HEADER,
+    required=False,
+    min_length=1,
+    max_length=255,
+    description="Makes the request idempotent: a repeated key returns the run as the first "
+    "request left it and changes nothing (default: the request's `X-Request-ID`)",
+)
+_CONTROL_BODY = "Optional reason, recorded in the run's `run.controlled` event"
+_CONTROL_ERRORS = _errors(400, 404, 409, 422, 503, 504)
+
+
+async def _control_run(
+    request: Request[Any, Any, Any],
+    run_id: str,
+    action: ControlAction,
+    idempotency_key: str | None,
+) -> Response[RunResponse]:
+    """Decode the optional body, ask the orchestrator to apply ``action``, answer the run."""
+    raw = await _json_bytes(request)
+    body = (
+        decode_strict(raw, ControlRunBody, what="control request")
+        if raw.strip()
+        else ControlRunBody()
+    )
+    ids = request_ids(request.scope)
+    record: RunRecord = await _orchestrator(
+        request,
+        "run.control",
+        ControlRun(
+            run_id=run_id,
+            action=action,
+            request_id=idempotency_key or ids.request_id,
+            reason=body.reason,
+        ),
+        RunRecord,
+    )
+    return Response(RunResponse(ok=True, data=record, correlation_id=ids.correlation_id))
+
+
+@post(
+    "/runs/{run_id:str}/pause",
+    summary="Pause a run",
+    description=(
+        "The run becomes `pausing` and then `paused` once no node run is in flight; queued "
+        "activations are held, not dispatched. 409 `conflict` when the run's status does not "
+        "allow pausing (e.g. it has finished)."
+    ),
+    status_code=200,
+    operation_class=_json_body(CONTROL_RUN_BODY_SCHEMA, _CONTROL_BODY, required=False),
+    responses=_CONTROL_ERRORS,
+)
+async def pause_run(
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+) -> Response[RunResponse]:
+    """Pause a run (idempotent by ``Idempotency-Key``)."""
+    return await _control_run(request, run_id, "pause", idempotency_key)
+
+
+@post(
+    "/runs/{run_id:str}/resume",
+    summary="Resume a paused run",
+    description=(
+        "The run becomes `running` again and its held node runs are dispatched. 409 "
+        "`conflict` when the run is not pausing or paused."
+    ),
+    status_code=200,
+    operation_class=_json_body(CONTROL_RUN_BODY_SCHEMA, _CONTROL_BODY, required=False),
+    responses=_CONTROL_ERRORS,
+)
+async def resume_run(
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+) -> Response[RunResponse]:
+    """Resume a run (idempotent by ``Idempotency-Key``)."""
+    return await _control_run(request, run_id, "resume", idempotency_key)
+
+
+@post(
+    "/runs/{run_id:str}/cancel",
+    summary="Cancel a run",
+    description=(
+        "The run becomes `cancelled` at once and its open node runs end `cancelled`; late "
+        "worker results are ignored. 409 `conflict` when the run has already finished."
+    ),
+    status_code=200,
+    operation_class=_json_body(CONTROL_RUN_BODY_SCHEMA, _CONTROL_BODY, required=False),
+    responses=_CONTROL_ERRORS,
+)
+async def cancel_run(
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+) -> Response[RunResponse]:
+    """Cancel a run (idempotent by ``Idempotency-Key``)."""
+    return await _control_run(request, run_id, "cancel", idempotency_key)
+
+
 ROUTE_HANDLERS = [
     health,
     create_flowchart,
@@ -266,5 +376,8 @@ ROUTE_HANDLERS = [
     get_run,
     list_node_runs,
     list_run_events,
+    pause_run,
+    resume_run,
+    cancel_run,
 ]
 """Every REST handler, mounted under ``/api/v1``."""

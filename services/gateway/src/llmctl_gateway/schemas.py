@@ -9,6 +9,8 @@ import msgspec
 from llmctl_contracts.rpc import FlowchartRecord, NodeRunRecord, RunEventRecord, RunRecord
 
 __all__ = [
+    "MAX_REASON_LENGTH",
+    "ControlRunBody",
     "FlowchartResponse",
     "HealthData",
     "HealthResponse",
@@ -30,6 +32,20 @@ class StartRunBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     flowchart_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
     input: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+MAX_REASON_LENGTH = 1000
+"""Longest ``reason`` a control request may carry."""
+
+
+class ControlRunBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Optional body of ``POST /api/v1/runs/{run_id}/pause|resume|cancel``.
+
+    Attributes:
+        reason: Why the run is being controlled; recorded in the ``run.controlled`` event.
+    """
+
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_REASON_LENGTH)] | None = None
 
 
 class FlowchartResponse(msgspec.Struct, frozen=True, kw_only=True):
