@@ -2,7 +2,7 @@
 
 Streams are declared idempotently at start-up; JetStream publishes carry ``Nats-Msg-Id`` set to
 a deterministic idempotency key so the server drops a retried publish; work is consumed through
-durable pull consumers with explicit acknowledgement.
+durable push consumers in deliver groups with explicit acknowledgement.
 """
 
 from __future__ import annotations
@@ -228,14 +228,3 @@ async def _drop_if_not_push_group(js: JetStreamContext, stream: str, durable: st
 async def connect_raw(nats_url: str, **kwargs: Any) -> NatsClient:
     """A plain nats-py connection (benchmarks, tools)."""
     return await nats.connect(servers=[u.strip() for u in nats_url.split(",")], **kwargs)
-
-
-async def wait_until(predicate: Callable[[], Awaitable[bool]], *, timeout: float) -> bool:
-    """Poll ``predicate`` until true or ``timeout``; for start-up readiness, not tests."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await predicate():
-            return True
-        await asyncio.sleep(0.1)
-    return False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Awaitable, Callable
 
 from llmctl_contracts import encode
@@ -58,8 +57,3 @@ class HealthServer:
             pass
         finally:
             writer.close()
-
-
-def process_id() -> int:
-    """This process's pid (a seam for reports)."""
-    return os.getpid()

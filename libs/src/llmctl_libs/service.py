@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmctl_contracts import subjects
-from llmctl_contracts.rpc import HealthReport
+from llmctl_contracts import encode, subjects
+from llmctl_contracts.rpc import HealthReport, RpcReply
 
 from .bus import Bus
 from .health import HealthServer
@@ -101,9 +101,6 @@ async def _serve(definition: ServiceDefinition) -> None:
         )
 
     async def health_rpc(_: bytes) -> bytes:
-        from llmctl_contracts import encode
-        from llmctl_contracts.rpc import RpcReply
-
         return encode(RpcReply(ok=True, result=await report()))
 
     await definition.setup(ctx)

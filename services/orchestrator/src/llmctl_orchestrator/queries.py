@@ -7,8 +7,9 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from llmctl_contracts import ErrorBody, ErrorCode, decode_envelope
+from llmctl_contracts import ErrorBody, ErrorCode, FieldError, decode_envelope
 from llmctl_contracts.rpc import GetById, ListRunEvents, NodeRunRecord, RunEventRecord, RunRecord
+from llmctl_libs.rpc import RpcError
 from llmctl_libs.service import Persistence
 from llmctl_libs.store import Database
 
@@ -90,7 +91,13 @@ class RunQueries:
     async def events(self, request: ListRunEvents) -> list[RunEventRecord]:
         """A run's timeline events after ``after_sequence``."""
         if request.limit < 1 or request.limit > 10_000:
-            raise_limit()
+            raise RpcError(
+                ErrorBody(
+                    code=ErrorCode.VALIDATION_FAILED,
+                    message="limit must be between 1 and 10000",
+                    details=[FieldError(field="limit", reason="must be between 1 and 10000")],
+                )
+            )
         await run_record(self._db, request.run_id)
         async with self._db.engine.connect() as conn:
             stored = await self._store.read(
@@ -115,17 +122,3 @@ class RunQueries:
                 )
             )
         return records
-
-
-def raise_limit() -> None:
-    """Reject an out-of-range page size."""
-    from llmctl_contracts import FieldError
-    from llmctl_libs.rpc import RpcError
-
-    raise RpcError(
-        ErrorBody(
-            code=ErrorCode.VALIDATION_FAILED,
-            message="limit must be between 1 and 10000",
-            details=[FieldError(field="limit", reason="must be between 1 and 10000")],
-        )
-    )
