@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -14,9 +15,12 @@ from llmctl_contracts.rpc import RpcReply
 
 from .bus import Bus
 
-__all__ = ["RpcError", "call", "endpoint"]
+__all__ = ["NO_RESPONDERS_GRACE_SECONDS", "RpcError", "call", "endpoint"]
 
 logger = logging.getLogger(__name__)
+
+NO_RESPONDERS_GRACE_SECONDS = 1.0
+_NO_RESPONDERS_BACKOFF = 0.05
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
@@ -59,13 +63,28 @@ def endpoint(
 async def call(
     bus: Bus, subject: str, request: Any, result_type: type[Res], *, timeout: float = 10.0
 ) -> Res:
-    """Call a remote operation; return its typed result or raise :class:`RpcError`."""
+    """Call a remote operation; return its typed result or raise :class:`RpcError`.
+
+    "No responders" is retried for up to :data:`NO_RESPONDERS_GRACE_SECONDS` (or ``timeout``):
+    while a service restarts (rolling deploy, supervisor restart) its subject briefly has no
+    subscriber, and a caller should see that as a short delay, not an error.
+    """
+    body = encode(request)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + min(timeout, NO_RESPONDERS_GRACE_SECONDS)
     try:
-        raw = await bus.request(subject, encode(request), timeout=timeout)
-    except nats.errors.NoRespondersError as exc:
-        raise RpcError(
-            ErrorBody(code=ErrorCode.UNAVAILABLE, message=f"no service answers {subject}")
-        ) from exc
+        while True:
+            try:
+                raw = await bus.request(subject, body, timeout=timeout)
+                break
+            except nats.errors.NoRespondersError as exc:
+                if loop.time() + _NO_RESPONDERS_BACKOFF > give_up:
+                    raise RpcError(
+                        ErrorBody(
+                            code=ErrorCode.UNAVAILABLE, message=f"no service answers {subject}"
+                        )
+                    ) from exc
+                await asyncio.sleep(_NO_RESPONDERS_BACKOFF)
     except nats.errors.TimeoutError as exc:
         raise RpcError(
             ErrorBody(code=ErrorCode.TIMEOUT, message=f"{subject} did not answer in time")

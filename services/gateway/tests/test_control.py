@@ -158,7 +158,7 @@ async def test_repeated_idempotency_key_returns_the_first_result(
     headers = {"Idempotency-Key": "cancel-once"}
     first = await http.post(f"/api/v1/runs/{run_id}/cancel", headers=headers)
     second = await http.post(f"/api/v1/runs/{run_id}/cancel", headers=headers)
-    assert first.status_code == second.status_code == 200, second.text
+    assert first.status_code == second.status_code == 200, (first.text, second.text)
     assert first.json()["data"] == second.json()["data"]
     assert [r.request_id for r in orchestrator.control_requests] == ["cancel-once"] * 2
     # a new key on the now-cancelled run is a conflict
