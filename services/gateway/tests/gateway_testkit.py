@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import msgspec
 
 from llmctl_contracts import Envelope, ErrorBody, ErrorCode, encode, subjects
@@ -42,6 +43,18 @@ CONTROL_TRANSITIONS: dict[str, dict[str, str]] = {
     },
 }
 """Status a control action leads to, by the run's current status (anything else: conflict)."""
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert ``response`` is the shared error envelope with ``status``/``code``; return it."""
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["ok"] is False
+    assert body["error"]["code"] == code
+    assert body["error"]["request_id"] == response.headers["x-request-id"]
+    assert body["correlation_id"] == response.headers["x-correlation-id"]
+    assert "Traceback" not in response.text
+    return body
 
 
 def _not_found(what: str, id_: str) -> RpcError:

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import msgspec
 import pytest
-from gateway_testkit import StubOrchestrator
+from gateway_testkit import StubOrchestrator, assert_error
 
 from llmctl_contracts.rpc import ControlRun
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["ok"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["request_id"] == response.headers["x-request-id"]
-    assert body["correlation_id"] == response.headers["x-correlation-id"]
-    assert "Traceback" not in response.text
-    return body
 
 
 def running(orchestrator: StubOrchestrator) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_testkit import SLOW_ID, StubOrchestrator
+from gateway_testkit import SLOW_ID, StubOrchestrator, assert_error
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -22,17 +22,6 @@ FLOWCHART: dict[str, Any] = {
         {"id": "c2", "source": "ask", "target": "end"},
     ],
 }
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["ok"] is False
-    assert body["error"]["code"] == code
-    assert body["error"]["request_id"] == response.headers["x-request-id"]
-    assert body["correlation_id"] == response.headers["x-correlation-id"]
-    assert "Traceback" not in response.text
-    return body
 
 
 async def test_create_and_get_flowchart(

@@ -18,12 +18,11 @@ from llmctl_contracts import (
     ErrorBody,
     ErrorCode,
     FieldError,
-    MessageType,
     RunStatus,
     encode,
     subjects,
 )
-from llmctl_contracts.events import NodeCancelRequested, RunControlled
+from llmctl_contracts.events import NodeCancelRequested
 from llmctl_contracts.rpc import ControlRun, RunRecord
 from llmctl_libs.bus import Bus
 from llmctl_libs.messages import Trace
@@ -106,28 +105,14 @@ class RunControl:
         return await run_record(self._db, request.run_id)
 
     def _pause(self, writer: RunWriter, request: ControlRun) -> None:
-        writer.set_status(RunStatus.PAUSING.value)
-        writer.emit(
-            MessageType.RUN_CONTROLLED,
-            RunControlled(
-                action="pause",
-                status=RunStatus.PAUSING.value,
-                request_id=request.request_id,
-                reason=request.reason,
-            ),
+        writer.record_control(
+            "pause", RunStatus.PAUSING.value, request.request_id, reason=request.reason
         )
         self._coordinator.settle_pause(writer, request.request_id)
 
     async def _resume(self, writer: RunWriter, graph: FlowchartGraph, request: ControlRun) -> None:
-        writer.set_status(RunStatus.RUNNING.value)
-        writer.emit(
-            MessageType.RUN_CONTROLLED,
-            RunControlled(
-                action="resume",
-                status=RunStatus.RUNNING.value,
-                request_id=request.request_id,
-                reason=request.reason,
-            ),
+        writer.record_control(
+            "resume", RunStatus.RUNNING.value, request.request_id, reason=request.reason
         )
         held, writer.state.held = writer.state.held, []
         if not held:
@@ -141,16 +126,12 @@ class RunControl:
 
     async def _cancel(self, writer: RunWriter, request: ControlRun) -> list[str]:
         cancelled = await cancel_open_node_runs(writer)
-        writer.set_status(RunStatus.CANCELLED.value)
-        writer.emit(
-            MessageType.RUN_CONTROLLED,
-            RunControlled(
-                action="cancel",
-                status=RunStatus.CANCELLED.value,
-                request_id=request.request_id,
-                reason=request.reason,
-                cancelled_node_run_ids=cancelled,
-            ),
+        writer.record_control(
+            "cancel",
+            RunStatus.CANCELLED.value,
+            request.request_id,
+            reason=request.reason,
+            cancelled_node_run_ids=cancelled,
         )
         return cancelled
 

@@ -34,7 +34,6 @@ from llmctl_contracts.events import (
     NodeRouted,
     NodeRoutingDecided,
     NodeSucceeded,
-    RunControlled,
     RunCreated,
     RunFailed,
     RunStarted,
@@ -345,11 +344,7 @@ class RunCoordinator:
         if writer.current_status == RunStatus.PAUSING.value and set(state.open_node_runs) <= set(
             state.held
         ):
-            writer.set_status(RunStatus.PAUSED.value)
-            writer.emit(
-                MessageType.RUN_CONTROLLED,
-                RunControlled(action="pause", status=RunStatus.PAUSED.value, request_id=request_id),
-            )
+            writer.record_control("pause", RunStatus.PAUSED.value, request_id)
 
     async def _dispatch(
         self,

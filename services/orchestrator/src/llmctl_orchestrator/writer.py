@@ -9,7 +9,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from llmctl_contracts import MessageKind, encode, subjects
+from llmctl_contracts import MessageKind, MessageType, encode, subjects
+from llmctl_contracts.events import RunControlled
 from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.store import NewEvent, Outbox, PendingMessage, PostgresEventStore
 from llmctl_libs.store.outbox import OutboxMessage
@@ -57,6 +58,28 @@ class RunWriter:
         """Move the run to ``status`` (saved on flush)."""
         self.status = status
         self.current_status = status
+
+    def record_control(
+        self,
+        action: str,
+        status: str,
+        request_id: str,
+        *,
+        reason: str | None = None,
+        cancelled_node_run_ids: list[str] | None = None,
+    ) -> None:
+        """Move the run to ``status`` and record why in a ``run.controlled`` event."""
+        self.set_status(status)
+        self.emit(
+            MessageType.RUN_CONTROLLED,
+            RunControlled(
+                action=action,
+                status=status,
+                request_id=request_id,
+                reason=reason,
+                cancelled_node_run_ids=cancelled_node_run_ids or [],
+            ),
+        )
 
     @property
     def sequence(self) -> int:
