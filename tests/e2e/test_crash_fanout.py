@@ -214,6 +214,7 @@ async def assert_each_node_once(e2e: E2EStack, run_id: str) -> None:
     # (a row republished after a crash may land after later events: compare as sets)
     assert sorted(t["sequence"] for t in timeline) == list(range(1, len(events) + 1))
     assert {t["event_id"] for t in timeline} == {e["event_id"] for e in events}
+    await e2e.assert_rebuilds(run_id)
 
 
 async def test_router_killed_mid_fan_out(e2e_private: E2EStack) -> None:

@@ -17,12 +17,16 @@ __all__ = [
     "NodeExecuted",
     "NodeFailed",
     "NodeQueued",
+    "NodeRequeued",
+    "NodeRetryScheduled",
     "NodeRouted",
     "NodeRoutingDecided",
+    "NodeSkipped",
     "NodeSucceeded",
     "RunControlled",
     "RunCreated",
     "RunFailed",
+    "RunRewound",
     "RunStarted",
     "RunSucceeded",
     "TokenSnapshot",
@@ -47,13 +51,18 @@ class RunCreated(msgspec.Struct, frozen=True, kw_only=True):
 
 class RunControlled(msgspec.Struct, frozen=True, kw_only=True):
     """A control request changed the run's status (``pausing``, ``paused``, ``running``,
-    ``cancelling``, ``cancelled``)."""
+    ``cancelling``, ``cancelled``).
+
+    ``action`` is pause, resume, cancel, or a node operation (retry, skip, rewind) on
+    ``node_run_id``.
+    """
 
     action: str
     status: str
     request_id: str
     reason: str | None = None
     cancelled_node_run_ids: list[str] = msgspec.field(default_factory=list)
+    node_run_id: str | None = None
 
 
 class NodeCancelRequested(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,6 +92,7 @@ class RunSucceeded(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     node_executions: int
     unconsumed_tokens: list[TokenSnapshot] = msgspec.field(default_factory=list)
+    cancelled_node_run_ids: list[str] = msgspec.field(default_factory=list)
 
 
 class RunFailed(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,6 +102,22 @@ class RunFailed(msgspec.Struct, frozen=True, kw_only=True):
     failed_node_run_id: str | None = None
     node_executions: int = 0
     unconsumed_tokens: list[TokenSnapshot] = msgspec.field(default_factory=list)
+    cancelled_node_run_ids: list[str] = msgspec.field(default_factory=list)
+
+
+class RunRewound(msgspec.Struct, frozen=True, kw_only=True):
+    """The run went back to just before ``node_run_id`` was activated.
+
+    Events with ``from_sequence <= sequence <= to_sequence`` are superseded: kept in the
+    timeline, no longer part of the run's state. The node runs they created are marked
+    superseded. The run continues with a new activation of the same node.
+    """
+
+    node_run_id: str
+    node_id: str
+    from_sequence: int
+    to_sequence: int
+    request_id: str
 
 
 class NodeQueued(msgspec.Struct, frozen=True, kw_only=True):
@@ -170,3 +196,33 @@ class NodeRoutingDecided(msgspec.Struct, frozen=True, kw_only=True):
     node_id: str
     routing_state: RoutingState
     error: ErrorBody | None = None
+
+
+class NodeRetryScheduled(msgspec.Struct, frozen=True, kw_only=True):
+    """Attempt ``attempt`` failed; attempt ``next_attempt`` is dispatched after ``delay_ms``."""
+
+    node_run_id: str
+    node_id: str
+    attempt: int
+    error: ErrorBody
+    next_attempt: int
+    delay_ms: int
+
+
+class NodeRequeued(msgspec.Struct, frozen=True, kw_only=True):
+    """A failed or cancelled node run is queued again by a control request (node retry, or a
+    sibling cancelled when the run failed); its earlier ``attempts`` stay on record."""
+
+    node_run_id: str
+    node_id: str
+    attempts: int
+    request_id: str
+
+
+class NodeSkipped(msgspec.Struct, frozen=True, kw_only=True):
+    """A control request skipped a node run: it ends ``skipped`` and routes with ``output``."""
+
+    node_run_id: str
+    node_id: str
+    request_id: str
+    output: dict[str, Any] = msgspec.field(default_factory=dict)

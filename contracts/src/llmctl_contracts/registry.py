@@ -6,7 +6,7 @@ from typing import Final
 
 import msgspec
 
-from . import commands, events
+from . import commands, events, rpc
 
 __all__ = ["COMMAND_TYPES", "EVENT_TYPES", "MessageType", "payload_type", "socket_event_name"]
 
@@ -28,8 +28,13 @@ class MessageType:
     NODE_ROUTED = "node.routed"
     NODE_EXECUTED = "node.executed"
     NODE_ROUTING_DECIDED = "node.routing_decided"
+    NODE_RETRY_SCHEDULED = "node.retry_scheduled"
+    NODE_REQUEUED = "node.requeued"
+    NODE_SKIPPED = "node.skipped"
+    RUN_REWOUND = "run.rewound"
     EXECUTE_NODE = "node.execute"
     ROUTE_NODE = "node.route"
+    CONTROL_RUN = "run.control"
 
 
 EVENT_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
@@ -47,11 +52,16 @@ EVENT_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
     (MessageType.NODE_ROUTED, 1): events.NodeRouted,
     (MessageType.NODE_EXECUTED, 1): events.NodeExecuted,
     (MessageType.NODE_ROUTING_DECIDED, 1): events.NodeRoutingDecided,
+    (MessageType.NODE_RETRY_SCHEDULED, 1): events.NodeRetryScheduled,
+    (MessageType.NODE_REQUEUED, 1): events.NodeRequeued,
+    (MessageType.NODE_SKIPPED, 1): events.NodeSkipped,
+    (MessageType.RUN_REWOUND, 1): events.RunRewound,
 }
 
 COMMAND_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
     (MessageType.EXECUTE_NODE, 1): commands.ExecuteNode,
     (MessageType.ROUTE_NODE, 1): commands.RouteNode,
+    (MessageType.CONTROL_RUN, 1): rpc.ControlRun,
 }
 
 _SOCKET_NAMES: Final[dict[str, str]] = {
@@ -65,6 +75,10 @@ _SOCKET_NAMES: Final[dict[str, str]] = {
     MessageType.NODE_SUCCEEDED: "flowchart:node:completed",
     MessageType.NODE_FAILED: "flowchart:node:failed",
     MessageType.NODE_ROUTED: "flowchart:node:routed",
+    MessageType.NODE_RETRY_SCHEDULED: "flowchart:node:retry_scheduled",
+    MessageType.NODE_REQUEUED: "flowchart:node:queued",
+    MessageType.NODE_SKIPPED: "flowchart:node:skipped",
+    MessageType.RUN_REWOUND: "flowchart:run:rewound",
     MessageType.FLOWCHART_CREATED: "flowchart:definition:created",
 }
 

@@ -109,6 +109,7 @@ class NodeRunRecord(msgspec.Struct, frozen=True, kw_only=True):
     error: ErrorBody | None
     created_at: str
     updated_at: str
+    superseded: bool = False
 
 
 class ListRunEvents(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,6 +140,7 @@ class RunEventRecord(msgspec.Struct, frozen=True, kw_only=True):
     node_run_id: str | None = None
     causation_id: str | None = None
     request_id: str | None = None
+    superseded: bool = False
 
 
 class ControlRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,13 +148,18 @@ class ControlRun(msgspec.Struct, frozen=True, kw_only=True):
 
     Attributes:
         run_id: The run.
-        action: ``pause``, ``resume`` or ``cancel``.
+        action: ``pause``, ``resume`` or ``cancel`` the run; ``retry``, ``skip`` or ``rewind``
+            the node run ``node_run_id``.
         request_id: Client request id (the HTTP ``Idempotency-Key``); a repeated request id
             returns the run as the first request left it and changes nothing.
         reason: Optional human reason, recorded in the event.
+        node_run_id: The node run a node operation applies to (required for those).
+        output: What a skipped node run routes with (``skip`` only; empty by default).
     """
 
     run_id: str
-    action: Literal["pause", "resume", "cancel"]
+    action: Literal["pause", "resume", "cancel", "retry", "skip", "rewind"]
     request_id: str
     reason: str | None = None
+    node_run_id: str | None = None
+    output: dict[str, Any] | None = None

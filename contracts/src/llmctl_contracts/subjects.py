@@ -8,6 +8,7 @@ __all__ = [
     "EVT_STREAM",
     "EVT_SUBJECTS",
     "cancel_broadcast",
+    "control_command",
     "exec_event",
     "exec_events_all",
     "execute_command",
@@ -69,6 +70,11 @@ def execute_command(worker: str) -> str:
 def route_command() -> str:
     """Work queue of the router."""
     return "llmctl.cmd.router.route"
+
+
+def control_command() -> str:
+    """Work queue of workflow-control commands (``ControlRun``) for the orchestrator."""
+    return "llmctl.cmd.run.control"
 
 
 def cancel_broadcast() -> str:

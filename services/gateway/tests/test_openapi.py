@@ -23,6 +23,9 @@ def test_openapi_document() -> None:
         "/api/v1/runs/{run_id}/pause",
         "/api/v1/runs/{run_id}/resume",
         "/api/v1/runs/{run_id}/cancel",
+        "/api/v1/runs/{run_id}/node-runs/{node_run_id}/retry",
+        "/api/v1/runs/{run_id}/node-runs/{node_run_id}/skip",
+        "/api/v1/runs/{run_id}/node-runs/{node_run_id}/rewind",
     }
     create = doc["paths"]["/api/v1/flowcharts"]["post"]
     body_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]

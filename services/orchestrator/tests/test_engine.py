@@ -1,35 +1,29 @@
-"""The pure token engine: fan-in thresholds, earliest-token consumption, cycles, guards."""
+"""The pure token engine: fan-in thresholds, earliest-token consumption, cycles, guards,
+and rebuilding the state from its events."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_orchestrator.engine import (
     EngineError,
     FlowchartGraph,
     RunState,
-    activate_start,
-    apply_routing,
+    completion,
+    replay,
+    unconsumed_tokens,
 )
-from llmctl_orchestrator.engine.activation import completion, record_output, unconsumed_tokens
 
+if TYPE_CHECKING:
+    from conftest import EngineDriver
 
-def graph(
-    nodes: list[dict[str, Any]], connectors: list[tuple[str, str, str]], **extra: Any
-) -> FlowchartGraph:
-    doc = {
-        "name": "t",
-        "nodes": nodes,
-        "connectors": [{"id": c, "source": s, "target": t} for c, s, t in connectors],
-        **extra,
-    }
-    return FlowchartGraph.build(msgspec.convert(doc, FlowchartDefinition))
+    Driver = type[EngineDriver]
+else:
+    Driver = Any
 
 
 def task(node_id: str, **kw: Any) -> dict[str, Any]:
@@ -45,68 +39,73 @@ JOIN = [
 JOIN_EDGES = [("sa", "s", "a"), ("sb", "s", "b"), ("sc", "s", "c")]
 
 
-def join_graph(mode: dict[str, Any]) -> FlowchartGraph:
-    return graph(
+def join_graph(graph_of: Any, mode: dict[str, Any]) -> FlowchartGraph:
+    graph: FlowchartGraph = graph_of(
         [*JOIN, task("j", fan_in=mode)],
         [*JOIN_EDGES, ("aj", "a", "j"), ("bj", "b", "j"), ("cj", "c", "j")],
     )
+    return graph
 
 
-def test_all_waits_for_every_parent() -> None:
-    g, state = join_graph({"mode": "all"}), RunState()
-    activate_start(state, g)
-    assert apply_routing(state, g, "run-a", ["aj"]) == []
-    assert apply_routing(state, g, "run-b", ["bj"]) == []
-    [act] = apply_routing(state, g, "run-c", ["cj"])
+def engine(driver: Driver, graph_of: Any, mode: dict[str, Any]) -> EngineDriver:
+    return driver(join_graph(graph_of, mode))
+
+
+def test_all_waits_for_every_parent(driver: Driver, graph_of: Any) -> None:
+    d = engine(driver, graph_of, {"mode": "all"})
+    d.start()
+    assert d.route("run-a", ["aj"]) == []
+    assert d.route("run-b", ["bj"]) == []
+    [act] = d.route("run-c", ["cj"])
     assert act.node_id == "j"
     assert [t.source_node_run_id for t in act.consumed] == ["run-a", "run-b", "run-c"]
 
 
-def test_any_fires_per_token() -> None:
-    g, state = join_graph({"mode": "any"}), RunState()
-    first = apply_routing(state, g, "run-a", ["aj"])
-    second = apply_routing(state, g, "run-b", ["bj"])
+def test_any_fires_per_token(driver: Driver, graph_of: Any) -> None:
+    d = engine(driver, graph_of, {"mode": "any"})
+    first = d.route("run-a", ["aj"])
+    second = d.route("run-b", ["bj"])
     assert [a.execution_index for a in first + second] == [0, 1]
 
 
-def test_custom_two_consumes_earliest_tokens() -> None:
-    g, state = join_graph({"mode": "custom", "count": 2}), RunState()
-    assert apply_routing(state, g, "run-a", ["aj"]) == []
-    [act] = apply_routing(state, g, "run-b", ["bj"])
+def test_custom_two_consumes_earliest_tokens(driver: Driver, graph_of: Any) -> None:
+    d = engine(driver, graph_of, {"mode": "custom", "count": 2})
+    assert d.route("run-a", ["aj"]) == []
+    [act] = d.route("run-b", ["bj"])
     assert {t.source_node_id for t in act.consumed} == {"a", "b"}
-    assert apply_routing(state, g, "run-c", ["cj"]) == []
-    assert [t.connector_id for t in unconsumed_tokens(state)] == ["cj"]
+    assert d.route("run-c", ["cj"]) == []
+    assert [t.connector_id for t in unconsumed_tokens(d.state)] == ["cj"]
 
 
-def test_earliest_token_of_a_parent_is_consumed_first() -> None:
-    g, state = join_graph({"mode": "all"}), RunState()
-    apply_routing(state, g, "a1", ["aj"])
-    apply_routing(state, g, "a2", ["aj"])
-    apply_routing(state, g, "b1", ["bj"])
-    [act] = apply_routing(state, g, "c1", ["cj"])
+def test_earliest_token_of_a_parent_is_consumed_first(driver: Driver, graph_of: Any) -> None:
+    d = engine(driver, graph_of, {"mode": "all"})
+    d.route("a1", ["aj"])
+    d.route("a2", ["aj"])
+    d.route("b1", ["bj"])
+    [act] = d.route("c1", ["cj"])
     assert [t.source_node_run_id for t in act.consumed] == ["a1", "b1", "c1"]
-    assert [t.source_node_run_id for t in unconsumed_tokens(state)] == ["a2"]
+    assert [t.source_node_run_id for t in unconsumed_tokens(d.state)] == ["a2"]
 
 
-def test_cycle_activates_again_with_new_index_until_guard() -> None:
-    g = graph(
+def test_cycle_activates_again_with_new_index_until_guard(driver: Driver, graph_of: Any) -> None:
+    g = graph_of(
         [{"type": "start", "id": "s"}, task("x", fan_in={"mode": "any"})],
         [("sx", "s", "x"), ("xx", "x", "x")],
         limits={"max_node_executions": 3},
     )
-    state = RunState()
-    activate_start(state, g)
-    [a0] = apply_routing(state, g, "s0", ["sx"])
-    [a1] = apply_routing(state, g, "x0", ["xx"])
+    d = driver(g)
+    d.start()
+    [a0] = d.route("s#0", ["sx"])
+    [a1] = d.route("x#0", ["xx"])
     assert (a0.execution_index, a1.execution_index) == (0, 1)
     with pytest.raises(EngineError, match="max node executions"):
-        apply_routing(state, g, "x1", ["xx"])
+        d.route("x#1", ["xx"])
 
 
-def test_unknown_connector_fails_fast() -> None:
-    g, state = join_graph({"mode": "all"}), RunState()
+def test_unknown_connector_fails_fast(driver: Driver, graph_of: Any) -> None:
+    d = engine(driver, graph_of, {"mode": "all"})
     with pytest.raises(EngineError, match="unknown connector"):
-        apply_routing(state, g, "r", ["nope"])
+        d.route("r", ["nope"])
 
 
 def test_completion_quiescent_and_terminated() -> None:
@@ -118,27 +117,54 @@ def test_completion_quiescent_and_terminated() -> None:
     assert completion(state) == "terminated"
 
 
-def test_outputs_are_forgotten_once_unreferenced() -> None:
-    g, state = join_graph({"mode": "all"}), RunState()
-    for node, run in (("a", "a1"), ("b", "b1"), ("c", "c1")):
-        record_output(state, node, run, {"v": run})
-    record_output(state, "a", "a0-old", {"v": 0})
-    state.latest_by_node["a"] = "a1"
-    apply_routing(state, g, "a1", ["aj"])
-    assert "a0-old" not in state.outputs
-    assert "a1" in state.outputs
+def test_outputs_are_kept_while_referenced_then_forgotten(driver: Driver, graph_of: Any) -> None:
+    """A consumed token's output reaches the activation's context even when its source is no
+    longer the node's latest run; it is forgotten once nothing references it."""
+    d = engine(driver, graph_of, {"mode": "all"})
+    d.start()
+    [sa] = d.route("s#0", ["sa"])
+    a0 = "a#0"
+    d.succeed(a0, {"v": "old"})
+    d.route(a0, ["aj"])
+    [sa2] = d.route("s-again", ["sa"])  # a runs again before b and c finish
+    d.succeed("a#1", {"v": "new"})
+    d.route("a#1", ["aj"])
+    assert d.state.latest_by_node["a"] == "a#1"
+    assert d.state.outputs[a0] == {"v": "old"}  # its token still waits at the join
+    d.route("b1", ["bj"])
+    [join] = d.route("c1", ["cj"])
+    assert join.consumed[0].source_node_run_id == a0
+    assert a0 not in d.state.outputs  # consumed and not the latest: forgotten
+    assert (sa.execution_index, sa2.execution_index) == (0, 1)
+
+
+def test_replay_rebuilds_the_live_state(driver: Driver, graph_of: Any) -> None:
+    d = engine(driver, graph_of, {"mode": "custom", "count": 2})
+    d.start()
+    d.succeed("s#0")
+    for act in d.route("s#0", ["sa", "sb", "sc"]):
+        d.succeed(f"{act.node_id}#0")
+    d.route("a#0", ["aj"])
+    d.route("c#0", ["cj"])
+    d.fail("b#0")
+    rebuilt = replay(d.graph, d.events)
+    assert rebuilt == d.state
+    assert rebuilt.open_node_runs == ["j#0"]
 
 
 @settings(max_examples=60, deadline=None)
 @given(order=st.permutations(["aj", "bj", "cj"]), mode=st.sampled_from(["all", "any", "custom"]))
-def test_activation_count_is_independent_of_completion_order(order: list[str], mode: str) -> None:
+def test_activation_count_is_independent_of_completion_order(
+    driver: Driver, graph_of: Any, order: list[str], mode: str
+) -> None:
     policy: dict[str, Any] = {"mode": mode} | ({"count": 2} if mode == "custom" else {})
-    g, state = join_graph(policy), RunState()
+    d = engine(driver, graph_of, policy)
     activations = []
     for connector in order:
-        activations += apply_routing(state, g, f"run-{connector}", [connector])
+        activations += d.route(f"run-{connector}", [connector])
     expected = {"all": 1, "any": 3, "custom": 1}[mode]
     assert len(activations) == expected
     consumed = [t.connector_id for a in activations for t in a.consumed]
     assert len(consumed) == len(set(consumed))
-    assert len(consumed) + len(unconsumed_tokens(state)) == 3
+    assert len(consumed) + len(unconsumed_tokens(d.state)) == 3
+    assert replay(d.graph, d.events) == d.state

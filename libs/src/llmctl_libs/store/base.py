@@ -83,3 +83,14 @@ class EventStore(ABC):
     @abstractmethod
     async def current_version(self, conn: AsyncConnection, stream_id: str) -> int:
         """The stream's latest version (0 for an empty stream)."""
+
+    @abstractmethod
+    async def mark_superseded(
+        self, conn: AsyncConnection, stream_id: str, from_version: int, to_version: int
+    ) -> int:
+        """Flag events ``from_version..to_version`` of a stream superseded (a later event
+        replaced their effect). Events stay as recorded; only the flag changes.
+
+        Returns:
+            How many events were flagged.
+        """

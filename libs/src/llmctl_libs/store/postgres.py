@@ -102,3 +102,18 @@ class PostgresEventStore(EventStore):
             )
         )
         return int(result.scalar_one())
+
+    async def mark_superseded(
+        self, conn: AsyncConnection, stream_id: str, from_version: int, to_version: int
+    ) -> int:
+        t = self._events
+        result = await conn.execute(
+            sa.update(t)
+            .where(
+                t.c.stream_id == stream_id,
+                t.c.version >= from_version,
+                t.c.version <= to_version,
+            )
+            .values(superseded=True)
+        )
+        return int(result.rowcount)

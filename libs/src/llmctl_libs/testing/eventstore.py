@@ -48,6 +48,17 @@ class EventStoreConformance(ABC):
             assert await store.current_version(conn, "s1") == 3
             assert await store.current_version(conn, "other") == 0
 
+    async def test_superseded_events_are_flagged_not_changed(self) -> None:
+        db, store = self.make()
+        async with db.transaction() as conn:
+            await store.append(conn, "s-sup", 0, [event(1), event(2), event(3), event(4)])
+            assert await store.mark_superseded(conn, "s-sup", 2, 3) == 2
+            assert await store.mark_superseded(conn, "s-other", 1, 9) == 0
+        async with db.transaction() as conn:
+            read = await store.read(conn, "s-sup")
+        assert [e.superseded for e in read] == [False, True, True, False]
+        assert [e.envelope for e in read] == [b'{"n":%d}' % n for n in (1, 2, 3, 4)]
+
     async def test_stale_expected_version_conflicts(self) -> None:
         db, store = self.make()
         async with db.transaction() as conn:

@@ -12,6 +12,7 @@ from .schemas import MAX_REASON_LENGTH
 __all__ = [
     "API_VERSION",
     "CONTROL_RUN_BODY_SCHEMA",
+    "NODE_RUN_CONTROL_BODY_SCHEMA",
     "START_RUN_BODY_SCHEMA",
     "openapi_config",
     "openapi_document",
@@ -36,6 +37,14 @@ START_RUN_BODY_SCHEMA = Schema(
 """Inline schema of :class:`~llmctl_gateway.schemas.StartRunBody` (decoded by the handler)."""
 
 
+_REASON_SCHEMA = Schema(
+    one_of=[
+        Schema(type=OpenAPIType.STRING, max_length=MAX_REASON_LENGTH),
+        Schema(type=OpenAPIType.NULL),
+    ],
+    description="Why; recorded in the run's `run.controlled` event",
+)
+
 CONTROL_RUN_BODY_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     title="ControlRunBody",
@@ -43,18 +52,32 @@ CONTROL_RUN_BODY_SCHEMA = Schema(
         "Optional body of `POST /api/v1/runs/{run_id}/pause|resume|cancel`;"
         " an empty body is the same as `{}`."
     ),
+    properties={"reason": _REASON_SCHEMA},
+    additional_properties=False,
+)
+"""Inline schema of :class:`~llmctl_gateway.schemas.ControlRunBody` (decoded by the handler)."""
+
+
+NODE_RUN_CONTROL_BODY_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    title="NodeRunControlBody",
+    description=(
+        "Optional body of `POST /api/v1/runs/{run_id}/node-runs/{node_run_id}/retry|skip|rewind`;"
+        " an empty body is the same as `{}`."
+    ),
     properties={
-        "reason": Schema(
+        "reason": _REASON_SCHEMA,
+        "output": Schema(
             one_of=[
-                Schema(type=OpenAPIType.STRING, max_length=MAX_REASON_LENGTH),
+                Schema(type=OpenAPIType.OBJECT, additional_properties=True),
                 Schema(type=OpenAPIType.NULL),
             ],
-            description="Why; recorded in the run's `run.controlled` event",
+            description="`skip` only: the output the skipped node run routes with (default {})",
         ),
     },
     additional_properties=False,
 )
-"""Inline schema of :class:`~llmctl_gateway.schemas.ControlRunBody` (decoded by the handler)."""
+"""Inline schema of :class:`~llmctl_gateway.schemas.NodeRunControlBody`."""
 
 
 def openapi_config() -> OpenAPIConfig:

@@ -133,6 +133,7 @@ def event_frame(record: RunEventRecord) -> dict[str, Any]:
         "correlation_id": record.correlation_id,
         "node_run_id": record.node_run_id,
         "data": record.payload,
+        "superseded": record.superseded,
     }
 
 

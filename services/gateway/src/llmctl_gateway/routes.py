@@ -11,7 +11,14 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody, Schema
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
-from llmctl_contracts import ErrorEnvelope, decode_strict
+from llmctl_contracts import (
+    ContractError,
+    ErrorBody,
+    ErrorCode,
+    ErrorEnvelope,
+    FieldError,
+    decode_strict,
+)
 from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_contracts.rpc import (
     ControlRun,
@@ -29,12 +36,17 @@ from llmctl_libs.bus import Bus
 from .backend import ORCHESTRATOR, rpc_call
 from .context import request_ids
 from .health import collect_health
-from .openapi import CONTROL_RUN_BODY_SCHEMA, START_RUN_BODY_SCHEMA
+from .openapi import (
+    CONTROL_RUN_BODY_SCHEMA,
+    NODE_RUN_CONTROL_BODY_SCHEMA,
+    START_RUN_BODY_SCHEMA,
+)
 from .schemas import (
     ControlRunBody,
     FlowchartResponse,
     HealthData,
     HealthResponse,
+    NodeRunControlBody,
     NodeRunsResponse,
     RunEventsResponse,
     RunResponse,
@@ -368,6 +380,118 @@ async def cancel_run(
     return await _control_run(request, run_id, "cancel", idempotency_key)
 
 
+NodeRunAction = Literal["retry", "skip", "rewind"]
+_NODE_CONTROL_BODY = "Optional reason (and, for skip, the output to route with)"
+
+
+async def _control_node_run(
+    request: Request[Any, Any, Any],
+    run_id: str,
+    node_run_id: str,
+    action: NodeRunAction,
+    idempotency_key: str | None,
+) -> Response[RunResponse]:
+    """Decode the optional body, ask the orchestrator to apply ``action``, answer the run."""
+    raw = await _json_bytes(request)
+    body = (
+        decode_strict(raw, NodeRunControlBody, what="node run control request")
+        if raw.strip()
+        else NodeRunControlBody()
+    )
+    if body.output is not None and action != "skip":
+        raise ContractError(
+            ErrorBody(
+                code=ErrorCode.VALIDATION_FAILED,
+                message=f"output is only accepted when skipping, not for {action}",
+                details=[FieldError(field="output", reason="only allowed for skip")],
+            )
+        )
+    ids = request_ids(request.scope)
+    record: RunRecord = await _orchestrator(
+        request,
+        "run.control",
+        ControlRun(
+            run_id=run_id,
+            action=action,
+            request_id=idempotency_key or ids.request_id,
+            reason=body.reason,
+            node_run_id=node_run_id,
+            output=body.output,
+        ),
+        RunRecord,
+    )
+    return Response(RunResponse(ok=True, data=record, correlation_id=ids.correlation_id))
+
+
+@post(
+    "/runs/{run_id:str}/node-runs/{node_run_id:str}/retry",
+    summary="Retry the node run that failed a run",
+    description=(
+        "Runs the failed node run again with its recorded input (a new attempt, with a fresh "
+        "retry budget); node runs the failure cancelled are queued again and the run continues "
+        "`running`. 409 `conflict` unless the run is `failed` and this node run failed it."
+    ),
+    status_code=200,
+    operation_class=_json_body(NODE_RUN_CONTROL_BODY_SCHEMA, _NODE_CONTROL_BODY, required=False),
+    responses=_CONTROL_ERRORS,
+)
+async def retry_node_run(
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    node_run_id: FromPath[str],
+    idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+) -> Response[RunResponse]:
+    """Retry a failed node run (idempotent by ``Idempotency-Key``)."""
+    return await _control_node_run(request, run_id, node_run_id, "retry", idempotency_key)
+
+
+@post(
+    "/runs/{run_id:str}/node-runs/{node_run_id:str}/skip",
+    summary="Skip a node run",
+    description=(
+        "The node run ends `skipped` and routes on with `output` (default `{}`) as if it had "
+        "succeeded. Allowed for the node run that failed a `failed` run (which then continues "
+        "`running`) and for a queued, not yet dispatched node run of an active run. 409 "
+        "`conflict` otherwise."
+    ),
+    status_code=200,
+    operation_class=_json_body(NODE_RUN_CONTROL_BODY_SCHEMA, _NODE_CONTROL_BODY, required=False),
+    responses=_CONTROL_ERRORS,
+)
+async def skip_node_run(
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    node_run_id: FromPath[str],
+    idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+) -> Response[RunResponse]:
+    """Skip a node run (idempotent by ``Idempotency-Key``)."""
+    return await _control_node_run(request, run_id, node_run_id, "skip", idempotency_key)
+
+
+@post(
+    "/runs/{run_id:str}/node-runs/{node_run_id:str}/rewind",
+    summary="Rewind a run to a node run",
+    description=(
+        "The run goes back to just before this node run was activated: its state is rebuilt "
+        "from the event history as it stood then, later events and the node runs they created "
+        "are marked `superseded` (never deleted), and the node runs again. Allowed when the "
+        "run is `paused`, `succeeded`, `failed` or `cancelled`; 409 `conflict` otherwise or "
+        "when the node run is itself superseded."
+    ),
+    status_code=200,
+    operation_class=_json_body(NODE_RUN_CONTROL_BODY_SCHEMA, _NODE_CONTROL_BODY, required=False),
+    responses=_CONTROL_ERRORS,
+)
+async def rewind_to_node_run(
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    node_run_id: FromPath[str],
+    idempotency_key: Annotated[str | None, _IDEMPOTENCY_KEY] = None,
+) -> Response[RunResponse]:
+    """Rewind a run to a node run (idempotent by ``Idempotency-Key``)."""
+    return await _control_node_run(request, run_id, node_run_id, "rewind", idempotency_key)
+
+
 ROUTE_HANDLERS = [
     health,
     create_flowchart,
@@ -379,5 +503,8 @@ ROUTE_HANDLERS = [
     pause_run,
     resume_run,
     cancel_run,
+    retry_node_run,
+    skip_node_run,
+    rewind_to_node_run,
 ]
 """Every REST handler, mounted under ``/api/v1``."""

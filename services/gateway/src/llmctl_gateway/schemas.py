@@ -48,6 +48,18 @@ class ControlRunBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reason: Annotated[str, msgspec.Meta(max_length=MAX_REASON_LENGTH)] | None = None
 
 
+class NodeRunControlBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Optional body of ``POST /api/v1/runs/{run_id}/node-runs/{node_run_id}/retry|skip|rewind``.
+
+    Attributes:
+        reason: Why; recorded in the run's ``run.controlled`` event.
+        output: ``skip`` only: the output the skipped node run routes with (default ``{}``).
+    """
+
+    reason: Annotated[str, msgspec.Meta(max_length=MAX_REASON_LENGTH)] | None = None
+    output: dict[str, Any] | None = None
+
+
 class FlowchartResponse(msgspec.Struct, frozen=True, kw_only=True):
     """Success envelope around a flowchart."""
 

@@ -6,7 +6,7 @@ Protocol (JSON text frames):
   ``{"type": "unsubscribe", "run_id": "..."}``.
 * server -> client: ``{"type": "subscribed", "run_id", "after_sequence"}``, then
   ``{"type": "event", "event", "event_type", "event_id", "run_id", "sequence", "occurred_at",
-  "correlation_id", "node_run_id", "data"}`` frames in sequence order; ``{"type":
+  "correlation_id", "node_run_id", "data", "superseded"}`` frames in sequence order; ``{"type":
   "unsubscribed", "run_id"}``; ``{"type": "error", "ok": false, "error": {...}}`` (with
   ``run_id`` when it concerns one subscription).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from llmctl_contracts import subjects
@@ -13,15 +14,17 @@ from llmctl_libs.service import ServiceContext, ServiceDefinition
 
 from .control import RunControl
 from .coordinator import RunCoordinator
-from .deadlines import DeadlineSweeper
 from .flowcharts import FlowchartRepository
 from .queries import RunQueries
+from .sweeper import TimerSweeper
 from .tables import SCHEMA
 
 __all__ = ["CONSUMER_WORKERS", "DEFINITION", "setup"]
 
 # Messages handled concurrently per consumer; steps of one run are serialized by its row lock.
 CONSUMER_WORKERS = 8
+TIMEOUT_GRACE_ENV = "LLMCTL_NODE_TIMEOUT_GRACE_SECONDS"
+"""Seconds past a node's timeout before the orchestrator fails a silent attempt (default 15)."""
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +33,10 @@ async def setup(ctx: ServiceContext) -> None:
     """Register the orchestrator's consumers and request handlers."""
     persistence = ctx.require_persistence()
     flowcharts = FlowchartRepository(persistence)
-    coordinator = RunCoordinator(persistence, flowcharts)
-    queries = RunQueries(persistence)
     bus = ctx.bus
+    grace = _timeout_grace()
+    coordinator = RunCoordinator(persistence, flowcharts, bus, timeout_grace_seconds=grace)
+    queries = RunQueries(persistence)
     rpc = subjects.rpc
     endpoint(bus, rpc("orchestrator", "flowchart.create"), CreateFlowchart, flowcharts.create)
     endpoint(bus, rpc("orchestrator", "flowchart.get"), GetById, flowcharts.get)
@@ -40,11 +44,18 @@ async def setup(ctx: ServiceContext) -> None:
     endpoint(bus, rpc("orchestrator", "run.get"), GetById, queries.get)
     endpoint(bus, rpc("orchestrator", "run.node_runs"), GetById, queries.node_runs)
     endpoint(bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events)
-    control = RunControl(persistence, coordinator, bus)
-    sweeper = DeadlineSweeper(persistence, coordinator, bus)
+    control = RunControl(persistence, coordinator)
+    sweeper = TimerSweeper(persistence, coordinator)
     ctx.on_start.append(sweeper.start)
     ctx.on_stop.append(sweeper.stop)
     endpoint(bus, rpc("orchestrator", "run.control"), ControlRun, control.control)
+    bus.consume(
+        subjects.control_command(),
+        "orchestrator-control",
+        guarded(bus, "orchestrator", control.on_command),
+        stream=subjects.CMD_STREAM,
+        max_workers=CONSUMER_WORKERS,
+    )
     bus.consume(
         subjects.exec_events_all(),
         "orchestrator-exec",
@@ -59,6 +70,17 @@ async def setup(ctx: ServiceContext) -> None:
         stream=subjects.EVT_STREAM,
         max_workers=CONSUMER_WORKERS,
     )
+
+
+def _timeout_grace() -> float:
+    raw = os.environ.get(TIMEOUT_GRACE_ENV, "15")
+    try:
+        grace = float(raw)
+    except ValueError:
+        grace = -1.0
+    if not grace >= 0:
+        raise SystemExit(f"{TIMEOUT_GRACE_ENV} must be a number of seconds >= 0, got {raw!r}")
+    return grace
 
 
 DEFINITION = ServiceDefinition(

@@ -1,58 +1,88 @@
-"""Workflow control: pause, resume and cancel, each idempotent by request id.
+"""Workflow control, each request idempotent by its request id.
 
-- pause: the run stops launching work. Node runs already in flight finish and are routed;
-  what they activate is held (``queued``). The run is ``pausing`` until nothing is in flight,
-  then ``paused``.
-- resume: held node runs are launched in activation order; the run is ``running`` again.
+Run operations:
+
+- pause: the run stops launching work. Node runs in flight finish and are routed; what they
+  activate stays queued. The run is ``pausing`` until nothing is in flight, then ``paused``.
+- resume: queued node runs are launched in activation order; the run is ``running`` again.
 - cancel: open node runs end ``cancelled`` and the run ``cancelled`` at once; workers are told
   to stop (best effort), and their late results are ignored because the run is terminal.
+
+Node-run operations (``node_run_id``):
+
+- retry: the node run that failed the run runs again (a new attempt, with its recorded input
+  and a fresh retry budget); node runs the failure cancelled are queued again and decisions
+  the failure left unrouted are routed; the run is ``running`` again.
+- skip: the node run that failed the run (or a queued node run of an active run) ends
+  ``skipped`` and routes on with the given output (empty by default), as if it had succeeded.
+- rewind: the run goes back to just before the node run was activated. Its state is rebuilt
+  from the event history as it stood then; the events since are marked superseded (kept), as
+  are the node runs they created; the node is activated again and the run continues.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts import (
+    ContractError,
+    Envelope,
     ErrorBody,
     ErrorCode,
     FieldError,
+    MessageType,
+    NodeRunStatus,
     RunStatus,
-    encode,
-    subjects,
+    decode_payload,
 )
-from llmctl_contracts.events import NodeCancelRequested
+from llmctl_contracts.events import NodeRequeued, NodeSkipped, RunRewound
 from llmctl_contracts.rpc import ControlRun, RunRecord
-from llmctl_libs.bus import Bus
 from llmctl_libs.messages import Trace
 from llmctl_libs.rpc import RpcError
 from llmctl_libs.service import Persistence
-from llmctl_libs.store import PendingMessage
 
-from .coordinator import RunCoordinator
-from .engine import FlowchartGraph
+from .coordinator import RunCoordinator, run_deadline
+from .engine import (
+    EngineError,
+    FlowchartGraph,
+    effective_history,
+    rewound_state,
+    start_activation,
+)
 from .flowcharts import not_found
+from .history import run_events
 from .queries import run_record
 from .tables import node_runs, runs
 from .writer import RunWriter
 
-__all__ = ["RunControl", "cancel_open_node_runs", "tell_workers_to_stop"]
+__all__ = ["RunControl"]
 
+_ACTIVE = {RunStatus.RUNNING.value, RunStatus.PAUSING.value, RunStatus.PAUSED.value}
 _ALLOWED_FROM = {
     "pause": {RunStatus.RUNNING.value},
     "resume": {RunStatus.PAUSING.value, RunStatus.PAUSED.value},
-    "cancel": {RunStatus.RUNNING.value, RunStatus.PAUSING.value, RunStatus.PAUSED.value},
+    "cancel": _ACTIVE,
+    "retry": {RunStatus.FAILED.value},
+    "skip": {RunStatus.FAILED.value} | _ACTIVE,
+    "rewind": {
+        RunStatus.PAUSED.value,
+        RunStatus.SUCCEEDED.value,
+        RunStatus.FAILED.value,
+        RunStatus.CANCELLED.value,
+    },
 }
-_TERMINAL_NODE = ["succeeded", "succeeded_with_warning", "failed", "cancelled", "skipped"]
+_NODE_ACTIONS = {"retry", "skip", "rewind"}
 
 
-def _conflict(action: str, status: str) -> RpcError:
+def _conflict(message: str, field: str, reason: str) -> RpcError:
     return RpcError(
         ErrorBody(
             code=ErrorCode.CONFLICT,
-            message=f"cannot {action} a run that is {status}",
-            details=[FieldError(field="action", reason=f"not allowed while the run is {status}")],
+            message=message,
+            details=[FieldError(field=field, reason=reason)],
         )
     )
 
@@ -60,105 +90,321 @@ def _conflict(action: str, status: str) -> RpcError:
 class RunControl:
     """Applies control requests to runs."""
 
-    def __init__(self, persistence: Persistence, coordinator: RunCoordinator, bus: Bus) -> None:
+    def __init__(self, persistence: Persistence, coordinator: RunCoordinator) -> None:
         self._db = persistence.database
+        self._store = persistence.event_store
         self._inbox = persistence.inbox
-        self._relay = persistence.relay
         self._coordinator = coordinator
-        self._bus = bus
+
+    async def on_command(self, envelope: Envelope) -> None:
+        """A ``run.control`` bus command: applied like the request/reply form; a request the
+        run cannot take is dead-lettered with the same error the API would answer."""
+        request = decode_payload(envelope, ControlRun)
+        try:
+            await self.control(request)
+        except RpcError as exc:
+            raise ContractError(exc.body) from exc
 
     async def control(self, request: ControlRun) -> RunRecord:
         """Apply ``request``; a repeated ``request_id`` changes nothing and returns the run."""
-        pending: list[PendingMessage] = []
-        cancelled: list[str] = []
-        async with self._db.transaction() as conn:
-            status = (
-                await conn.execute(
-                    sa.select(runs.c.status, runs.c.correlation_id)
-                    .where(runs.c.id == request.run_id)
-                    .with_for_update()
+        if request.action in _NODE_ACTIONS and not request.node_run_id:
+            raise RpcError(
+                ErrorBody(
+                    code=ErrorCode.VALIDATION_FAILED,
+                    message=f"{request.action} needs the node run to {request.action}",
+                    details=[FieldError(field="node_run_id", reason="required")],
                 )
-            ).first()
-            if status is None:
+            )
+        writer: RunWriter | None = None
+        async with self._db.transaction() as conn:
+            correlation_id = await _correlation_id(conn, request.run_id)
+            if correlation_id is None:
                 raise not_found("run", request.run_id)
             key = f"control:{request.run_id}:{request.request_id}"
             if await self._inbox.claim(conn, "orchestrator.control", key):
-                if status.status not in _ALLOWED_FROM[request.action]:
-                    raise _conflict(request.action, status.status)  # rolls the claim back too
                 trace = Trace(
-                    correlation_id=status.correlation_id,
-                    causation_id=key,
-                    request_id=request.request_id,
+                    correlation_id=correlation_id, causation_id=key, request_id=request.request_id
                 )
-                loaded = await self._coordinator.lock_run(conn, request.run_id, trace)
-                assert loaded is not None  # locked above and not terminal
-                writer, graph, _meta = loaded
-                if request.action == "pause":
-                    self._pause(writer, request)
-                elif request.action == "resume":
-                    await self._resume(writer, graph, request)
-                else:
-                    cancelled = await self._cancel(writer, request)
+                loaded = await self._coordinator.lock_run(
+                    conn, request.run_id, trace, terminal_too=True
+                )
+                assert loaded is not None  # it exists, and terminal runs are loaded too
+                writer, graph, meta = loaded
+                status = writer.current_status
+                if status not in _ALLOWED_FROM[request.action]:
+                    raise _conflict(
+                        f"cannot {request.action} a run that is {status}",
+                        "action",
+                        f"not allowed while the run is {status}",
+                    )  # rolls the claim back too
+                await self._apply(writer, graph, meta, request)
                 pending = await writer.flush()
-        self._relay.enqueue(pending)
-        await tell_workers_to_stop(self._bus, request.run_id, cancelled)
+        if writer is not None:
+            await self._coordinator.after_commit(writer, pending)
         return await run_record(self._db, request.run_id)
 
-    def _pause(self, writer: RunWriter, request: ControlRun) -> None:
-        writer.record_control(
-            "pause", RunStatus.PAUSING.value, request.request_id, reason=request.reason
-        )
-        self._coordinator.settle_pause(writer, request.request_id)
+    async def _apply(
+        self,
+        writer: RunWriter,
+        graph: FlowchartGraph,
+        meta: dict[str, Any],
+        request: ControlRun,
+    ) -> None:
+        coordinator = self._coordinator
+        if request.action == "pause":
+            writer.record_control(
+                "pause", RunStatus.PAUSING.value, request.request_id, reason=request.reason
+            )
+            coordinator.settle_pause(writer, request.request_id)
+        elif request.action == "resume":
+            writer.record_control(
+                "resume", RunStatus.RUNNING.value, request.request_id, reason=request.reason
+            )
+            await coordinator.fill_slots(writer, graph)
+        elif request.action == "cancel":
+            cancelled = await coordinator.cancel_node_runs(writer, everything=True)
+            writer.record_control(
+                "cancel",
+                RunStatus.CANCELLED.value,
+                request.request_id,
+                reason=request.reason,
+                cancelled_node_run_ids=cancelled,
+            )
+        else:
+            row = await self._node_run(writer, request)
+            if request.action == "retry":
+                await self._retry(writer, graph, request, row)
+            elif request.action == "skip":
+                await self._skip(writer, graph, request, row)
+            else:
+                await self._rewind(writer, graph, meta, request, row)
 
-    async def _resume(self, writer: RunWriter, graph: FlowchartGraph, request: ControlRun) -> None:
-        writer.record_control(
-            "resume", RunStatus.RUNNING.value, request.request_id, reason=request.reason
-        )
-        held, writer.state.held = writer.state.held, []
-        if not held:
-            return
-        rows = await self._coordinator.node_runs_by_id(writer.conn, held)
-        for node_run_id in held:
-            row = rows[node_run_id]
-            await self._coordinator.launch(
-                writer, graph, graph.nodes[row.node_id], node_run_id, dict(row.input_context)
+    async def _node_run(self, writer: RunWriter, request: ControlRun) -> Any:
+        assert request.node_run_id is not None
+        row = await self._coordinator.node_run(writer.conn, request.node_run_id)
+        if row is None or row.run_id != request.run_id:
+            raise not_found("node run", request.node_run_id)
+        if row.superseded:
+            raise _conflict(
+                f"node run {row.id} was superseded by a rewind",
+                "node_run_id",
+                "superseded by a rewind; use the node run that replaced it",
+            )
+        return row
+
+    # -- retry / skip ------------------------------------------------------------------------
+
+    def _require_failed_node(self, writer: RunWriter, request: ControlRun) -> None:
+        if writer.state.failed_node_run_id != request.node_run_id:
+            raise _conflict(
+                f"node run {request.node_run_id} did not fail the run",
+                "node_run_id",
+                "only the node run that failed the run can be retried or skipped once failed",
             )
 
-    async def _cancel(self, writer: RunWriter, request: ControlRun) -> list[str]:
-        cancelled = await cancel_open_node_runs(writer)
+    def _revive(self, writer: RunWriter, graph: FlowchartGraph, request: ControlRun) -> list[str]:
+        """Record the control event moving a finished run back to ``running``.
+
+        Returns:
+            The node runs its failure had cancelled (to queue again).
+        """
+        interrupted = list(writer.state.interrupted)
         writer.record_control(
-            "cancel",
-            RunStatus.CANCELLED.value,
+            request.action,
+            RunStatus.RUNNING.value,
+            request.request_id,
+            reason=request.reason,
+            node_run_id=request.node_run_id,
+        )
+        writer.run_values.update(deadline_at=run_deadline(graph), error=None, outcome=None)
+        return interrupted
+
+    async def _retry(
+        self, writer: RunWriter, graph: FlowchartGraph, request: ControlRun, row: Any
+    ) -> None:
+        self._require_failed_node(writer, request)
+        interrupted = self._revive(writer, graph, request)
+        await self._requeue(writer, [*interrupted, row.id], request.request_id)
+        await self._reroute_unrouted(writer, graph, request.request_id)
+        await self._coordinator.fill_slots(writer, graph)
+
+    async def _skip(
+        self, writer: RunWriter, graph: FlowchartGraph, request: ControlRun, row: Any
+    ) -> None:
+        if writer.current_status == RunStatus.FAILED.value:
+            self._require_failed_node(writer, request)
+            interrupted = self._revive(writer, graph, request)
+            await self._requeue(writer, interrupted, request.request_id)
+            await self._reroute_unrouted(writer, graph, request.request_id)
+        elif row.id in writer.state.ready:
+            writer.record_control(
+                "skip",
+                writer.current_status,
+                request.request_id,
+                reason=request.reason,
+                node_run_id=row.id,
+            )
+        else:
+            raise _conflict(
+                f"node run {row.id} is {row.status}",
+                "node_run_id",
+                "only a queued node run, or the node run that failed the run, can be skipped",
+            )
+        output = dict(request.output or {})
+        node = graph.nodes[row.node_id]
+        writer.emit(
+            MessageType.NODE_SKIPPED,
+            NodeSkipped(
+                node_run_id=row.id, node_id=node.id, request_id=request.request_id, output=output
+            ),
+            node_run_id=row.id,
+        )
+        await self._coordinator.update_node_run(
+            writer.conn, row.id, status=NodeRunStatus.SKIPPED.value, output=output
+        )
+        self._coordinator.route(
+            writer,
+            graph,
+            node,
+            row.id,
+            output,
+            dict(row.input_context),
+            request_id=request.request_id,
+        )
+        await self._coordinator.fill_slots(writer, graph)
+
+    async def _requeue(self, writer: RunWriter, ids: list[str], request_id: str) -> None:
+        """Queue node runs again (``node.requeued``); each keeps its attempts on record."""
+        if not ids:
+            return
+        rows = await self._coordinator.node_runs_by_id(writer.conn, ids)
+        for node_run_id in ids:
+            row = rows[node_run_id]
+            writer.emit(
+                MessageType.NODE_REQUEUED,
+                NodeRequeued(
+                    node_run_id=node_run_id,
+                    node_id=row.node_id,
+                    attempts=row.attempt,
+                    request_id=request_id,
+                ),
+                node_run_id=node_run_id,
+            )
+            await self._coordinator.update_node_run(
+                writer.conn, node_run_id, status=NodeRunStatus.QUEUED.value, error=None
+            )
+
+    async def _reroute_unrouted(
+        self, writer: RunWriter, graph: FlowchartGraph, request_id: str
+    ) -> None:
+        """Ask again for decisions a finished run dropped (node runs finished, not routed)."""
+        state = writer.state
+        busy = set(state.ready) | set(state.in_flight)
+        unrouted = [r for r in state.open_node_runs if r not in busy]
+        if not unrouted:
+            return
+        rows = await self._coordinator.node_runs_by_id(writer.conn, unrouted)
+        for node_run_id in unrouted:
+            row = rows[node_run_id]
+            self._coordinator.route(
+                writer,
+                graph,
+                graph.nodes[row.node_id],
+                node_run_id,
+                dict(row.output or {}),
+                dict(row.input_context),
+                request_id=request_id,
+            )
+
+    # -- rewind ------------------------------------------------------------------------------
+
+    async def _rewind(
+        self,
+        writer: RunWriter,
+        graph: FlowchartGraph,
+        meta: dict[str, Any],
+        request: ControlRun,
+        row: Any,
+    ) -> None:
+        coordinator = self._coordinator
+        history = effective_history(await run_events(self._store, writer.conn, writer.run_id))
+        queued = next(
+            e
+            for e in history
+            if e.type == MessageType.NODE_QUEUED and e.payload.node_run_id == row.id
+        )
+        superseded = [
+            e.payload.node_run_id
+            for e in history
+            if e.type == MessageType.NODE_QUEUED and e.sequence >= queued.sequence
+        ]
+        cancelled = await coordinator.cancel_node_runs(writer, everything=True)
+        before = [e for e in history if e.sequence < queued.sequence]
+        writer.replace_state(rewound_state(graph, before, writer.state))
+        writer.emit(
+            MessageType.RUN_REWOUND,
+            RunRewound(
+                node_run_id=row.id,
+                node_id=row.node_id,
+                from_sequence=queued.sequence,
+                to_sequence=writer.sequence,
+                request_id=request.request_id,
+            ),
+        )
+        await self._store.mark_superseded(
+            writer.conn, writer.run_id, queued.sequence, writer.sequence - 1
+        )
+        await writer.conn.execute(
+            sa.update(node_runs).where(node_runs.c.id.in_(superseded)).values(superseded=True)
+        )
+        writer.record_control(
+            "rewind",
+            RunStatus.RUNNING.value,
             request.request_id,
             reason=request.reason,
             cancelled_node_run_ids=cancelled,
+            node_run_id=row.id,
         )
-        return cancelled
+        writer.run_values.update(deadline_at=run_deadline(graph), error=None, outcome=None)
+        await self._resume_rebuilt_work(writer, graph, request.request_id)
+        try:
+            if row.node_id == graph.start.id:
+                await coordinator.queue(writer, graph, start_activation(writer.state, graph), meta)
+            else:
+                others = [t for t in writer.state.tokens if t != row.node_id]
+                executions = writer.state.node_executions
+                await coordinator.activate(writer, graph, [row.node_id], meta)
+                if writer.state.node_executions == executions:
+                    raise EngineError(f"node {row.node_id} cannot be activated again")
+                await coordinator.activate(writer, graph, others, meta)
+        except EngineError as exc:
+            raise _conflict(str(exc), "node_run_id", str(exc)) from exc
+        await coordinator.fill_slots(writer, graph)
+
+    async def _resume_rebuilt_work(
+        self, writer: RunWriter, graph: FlowchartGraph, request_id: str
+    ) -> None:
+        """Node runs open in the rebuilt state whose later events were superseded run again:
+        those in flight (or dispatched later) as a new attempt, those finished but not yet
+        routed are routed again."""
+        state = writer.state
+        if not state.open_node_runs:
+            return
+        rows = await self._coordinator.node_runs_by_id(writer.conn, list(state.open_node_runs))
+        again = [
+            r
+            for r in state.open_node_runs
+            if r in state.in_flight
+            or (r in state.ready and rows[r].attempt > state.attempts_before.get(r, 0))
+        ]
+        await self._requeue(writer, again, request_id)
+        await self._reroute_unrouted(writer, graph, request_id)
 
 
-async def cancel_open_node_runs(writer: RunWriter) -> list[str]:
-    """End every open node run ``cancelled`` and forget the run's pending work.
-
-    Returns:
-        The node runs that were cancelled (workers should be told to stop them).
-    """
-    state = writer.state
-    open_ids = list(state.open_node_runs)
-    cancelled: list[str] = []
-    if open_ids:
-        result = await writer.conn.execute(
-            sa.update(node_runs)
-            .where(node_runs.c.id.in_(open_ids), node_runs.c.status.not_in(_TERMINAL_NODE))
-            .values(status="cancelled", updated_at=datetime.now(UTC))
-            .returning(node_runs.c.id)
-        )
-        cancelled = sorted(result.scalars())
-    state.open_node_runs, state.held, state.in_flight, state.waiting = [], [], [], []
-    return cancelled
-
-
-async def tell_workers_to_stop(bus: Bus, run_id: str, node_run_ids: list[str]) -> None:
-    """Best-effort broadcast: workers running these node runs stop them."""
-    if node_run_ids:
-        notice = NodeCancelRequested(run_id=run_id, node_run_ids=node_run_ids)
-        await bus.nc.publish(subjects.cancel_broadcast(), encode(notice))
+async def _correlation_id(conn: AsyncConnection, run_id: str) -> str | None:
+    """The run's correlation id, locking its row (``None``: no such run)."""
+    result = await conn.execute(
+        sa.select(runs.c.correlation_id).where(runs.c.id == run_id).with_for_update()
+    )
+    value = result.scalar_one_or_none()
+    return None if value is None else str(value)

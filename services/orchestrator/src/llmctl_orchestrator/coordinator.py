@@ -1,12 +1,14 @@
 """Run lifecycle: start runs, take worker and router reports, activate and dispatch nodes.
 
-Every handler runs in one transaction that locks the run row, claims the incoming message in
-the inbox, appends the resulting run events, queues commands in the outbox and saves the state.
-A crash anywhere rolls the whole step back; the redelivered message then redoes it once.
+Every step runs in one transaction that locks the run row, claims the incoming message in
+the inbox, appends the resulting run events (each applied to the run state as it is emitted),
+queues commands in the outbox, schedules timers and saves the state. A crash anywhere rolls
+the whole step back; the redelivered message then redoes it once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +33,7 @@ from llmctl_contracts.events import (
     NodeExecuted,
     NodeFailed,
     NodeQueued,
+    NodeRetryScheduled,
     NodeRouted,
     NodeRoutingDecided,
     NodeSucceeded,
@@ -42,47 +45,85 @@ from llmctl_contracts.events import (
 from llmctl_contracts.flowchart import DecisionNode, EndNode, Node, StartNode
 from llmctl_contracts.rpc import GetById, RunRecord, StartRun
 from llmctl_contracts.statuses import TERMINAL_RUN_STATUSES
+from llmctl_libs.bus import Bus
 from llmctl_libs.ids import deterministic_id, new_id
 from llmctl_libs.messages import Trace
 from llmctl_libs.service import Persistence
 from llmctl_libs.store import PendingMessage
 
-from .engine import Activation, EngineError, FlowchartGraph, RunState, activate_start, apply_routing
-from .engine.activation import completion, record_output, unconsumed_tokens
+from .engine import (
+    Activation,
+    EngineError,
+    FlowchartGraph,
+    RunState,
+    completion,
+    fired_targets,
+    next_activation,
+    start_activation,
+    unconsumed_tokens,
+)
 from .engine.context import build_context
 from .flowcharts import FlowchartRepository
 from .queries import run_record
-from .tables import node_runs, runs
+from .tables import node_runs, runs, timers
+from .workers import tell_workers_to_stop, worker_for
 from .writer import RunWriter
 
-__all__ = ["RunCoordinator", "worker_for"]
+__all__ = [
+    "MAX_RETRY_DELAY_MS",
+    "RunCoordinator",
+    "Step",
+    "is_running",
+    "retry_delay_ms",
+    "run_deadline",
+]
 
 _INLINE = (StartNode, EndNode, DecisionNode)
 _HOLDING = {RunStatus.PAUSING.value, RunStatus.PAUSED.value}
 _TERMINAL_RUN = {s.value for s in TERMINAL_RUN_STATUSES}
-_TERMINAL_NODE = {"succeeded", "succeeded_with_warning", "failed", "cancelled", "skipped"}
+_RUNNING_NODE = {NodeRunStatus.DISPATCHED.value, NodeRunStatus.RUNNING.value}
+MAX_RETRY_DELAY_MS = 300_000
+"""Longest wait between two attempts, whatever the backoff and attempt number."""
+
+Step = Callable[[RunWriter, FlowchartGraph, dict[str, Any]], Awaitable[None]]
+"""Body of one run step, given the locked run's writer, graph and run metadata."""
 
 
-def worker_for(node: Node) -> str:
-    """Which worker class executes a non-inline node."""
-    executor_class = getattr(node, "executor_class", None)
-    return executor_class if isinstance(executor_class, str) else "toolhub"
+def retry_delay_ms(backoff_ms: int, failed_attempts: int) -> int:
+    """Exponential backoff: ``backoff_ms`` after the first failure, doubling after each."""
+    if backoff_ms <= 0:
+        return 0
+    return int(min(MAX_RETRY_DELAY_MS, backoff_ms * 2 ** max(0, failed_attempts - 1)))
 
 
 def _builtins(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class RunCoordinator:
     """Owns run state transitions."""
 
-    def __init__(self, persistence: Persistence, flowcharts: FlowchartRepository) -> None:
+    def __init__(
+        self,
+        persistence: Persistence,
+        flowcharts: FlowchartRepository,
+        bus: Bus,
+        *,
+        timeout_grace_seconds: float = 15.0,
+    ) -> None:
         self._db = persistence.database
         self._store = persistence.event_store
         self._outbox = persistence.outbox
         self._inbox = persistence.inbox
         self._relay = persistence.relay
         self._flowcharts = flowcharts
+        self._bus = bus
+        self._timeout_grace = timeout_grace_seconds
+        self.on_wake: Callable[[datetime], None] | None = None
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -101,7 +142,7 @@ class RunCoordinator:
         correlation_id = request.correlation_id or request.request_id or run_id
         trace = Trace(correlation_id=correlation_id, request_id=request.request_id)
         state = RunState()
-        pending: list[PendingMessage] = []
+        writer: RunWriter | None = None
         async with self._db.transaction() as conn:
             inserted = await conn.execute(
                 insert(runs)
@@ -115,15 +156,13 @@ class RunCoordinator:
                     idempotency_key=request.idempotency_key,
                     correlation_id=correlation_id,
                     request_id=request.request_id,
-                    deadline_at=_deadline(graph),
+                    deadline_at=run_deadline(graph),
                 )
                 .on_conflict_do_nothing(index_elements=[runs.c.idempotency_key])
                 .returning(runs.c.id)
             )
-            if inserted.first() is None:
-                run_id = ""
-            else:
-                writer = self._writer(conn, run_id, 0, state, trace)
+            if inserted.first() is not None:
+                writer = self._writer(conn, graph, run_id, 0, state, trace)
                 writer.emit(
                     MessageType.RUN_CREATED,
                     RunCreated(
@@ -133,37 +172,27 @@ class RunCoordinator:
                     ),
                 )
                 writer.emit(MessageType.RUN_STARTED, RunStarted(start_node_id=graph.start.id))
-                await self._activate(
-                    writer,
-                    graph,
-                    [activate_start(state, graph)],
-                    self._run_meta(run_id, record.id, record.version, request.input),
-                )
+                meta = self._run_meta(run_id, record.id, record.version, request.input)
+                await self.queue(writer, graph, start_activation(state, graph), meta)
                 pending = await writer.flush()
-        self._relay.enqueue(pending)
-        if not run_id and request.idempotency_key:
+        if writer is None:
+            assert request.idempotency_key
             existing = await self._run_by_key(request.idempotency_key)
             assert existing is not None
             return existing
+        await self.after_commit(writer, pending)
         return await run_record(self._db, run_id)
 
     async def on_executed(self, envelope: Envelope) -> None:
         """A worker reported one attempt of a node run."""
         report = decode_payload(envelope, NodeExecuted)
-        assert envelope.run_id is not None
-        pending: list[PendingMessage] = []
-        async with self._db.transaction() as conn:
-            if not await self._inbox.claim(conn, "orchestrator.exec", envelope.idempotency_key):
-                return
-            loaded = await self.lock_run(conn, envelope.run_id, Trace.caused_by(envelope))
-            if loaded is None:
-                return
-            writer, graph, _meta = loaded
-            row = await self._node_run(conn, report.node_run_id)
-            if row is None or row.status in _TERMINAL_NODE or row.attempt != report.attempt:
-                return  # late or stale report: a terminal state is never overwritten
+
+        async def step(writer: RunWriter, graph: FlowchartGraph, _meta: dict[str, Any]) -> None:
+            row = await self.node_run(writer.conn, report.node_run_id)
+            if not is_running(writer, row, report.node_run_id, report.attempt):
+                return  # late, stale or superseded: a terminal state is never overwritten
             node = graph.nodes[row.node_id]
-            finished = True
+            await self.unschedule(writer.conn, "timeout", report.node_run_id, report.attempt)
             if report.succeeded:
                 status = (
                     NodeRunStatus.SUCCEEDED_WITH_WARNING
@@ -182,38 +211,23 @@ class RunCoordinator:
                 )
             else:
                 error = report.error or ErrorBody(code=ErrorCode.INTERNAL, message="node failed")
-                max_attempts = node.max_attempts or graph.definition.defaults.max_attempts
-                # provider/model unavailable fails the node at once: no retry, no fallback
-                if report.attempt < max_attempts and error.code is not ErrorCode.UNAVAILABLE:
-                    finished = False  # the retry keeps its parallel slot
-                    await self._dispatch(
-                        writer,
-                        graph,
-                        node,
-                        report.node_run_id,
-                        dict(row.input_context),
-                        attempt=report.attempt + 1,
-                    )
-                else:
-                    await self._fail(writer, node, report.node_run_id, error, report.attempt)
-            if finished and writer.current_status not in _TERMINAL_RUN:
-                await self._release_slot(writer, graph, report.node_run_id)
+                await self.attempt_failed(
+                    writer, graph, node, report.node_run_id, report.attempt, error
+                )
+            await self.fill_slots(writer, graph)
             self.settle_pause(writer, envelope.request_id or "")
-            pending = await writer.flush()
-        self._relay.enqueue(pending)
+
+        await self._step(envelope, "orchestrator.exec", step)
 
     async def on_routed(self, envelope: Envelope) -> None:
         """The router decided which connectors of a finished node run fire."""
         decided = decode_payload(envelope, NodeRoutingDecided)
-        assert envelope.run_id is not None
-        pending: list[PendingMessage] = []
-        async with self._db.transaction() as conn:
-            if not await self._inbox.claim(conn, "orchestrator.route", envelope.idempotency_key):
-                return
-            loaded = await self.lock_run(conn, envelope.run_id, Trace.caused_by(envelope))
-            if loaded is None:
-                return
-            writer, graph, meta = loaded
+
+        async def step(writer: RunWriter, graph: FlowchartGraph, meta: dict[str, Any]) -> None:
+            if decided.node_run_id not in writer.state.open_node_runs:
+                return  # routed already (a re-route), or superseded by a rewind
+            if decided.node_run_id in writer.state.ready + writer.state.in_flight:
+                return  # re-queued by a control request after this decision was asked for
             node = graph.nodes[decided.node_id]
             routing = decided.routing_state
             writer.emit(
@@ -224,79 +238,104 @@ class RunCoordinator:
             values: dict[str, Any] = {"routing_state": _builtins(routing)}
             if routing.fallback_used:
                 values["status"] = NodeRunStatus.SUCCEEDED_WITH_WARNING.value
-            await self._update_node_run(conn, decided.node_run_id, **values)
+            await self.update_node_run(writer.conn, decided.node_run_id, **values)
             if decided.error is not None:
-                await self._fail(
-                    writer, node, decided.node_run_id, decided.error, 1, node_status=None
-                )
-            else:
-                if routing.terminate_run:
-                    writer.state.terminated = True
-                try:
-                    activations = apply_routing(
-                        writer.state, graph, decided.node_run_id, routing.matched_connector_ids
-                    )
-                except EngineError as exc:
-                    await self._fail(
-                        writer,
-                        node,
-                        decided.node_run_id,
-                        ErrorBody(code=ErrorCode.CONFLICT, message=str(exc)),
-                        1,
-                        node_status=None,
-                    )
-                else:
-                    if not writer.state.terminated:
-                        await self._activate(writer, graph, activations, meta)
-                    self._maybe_complete(writer)
-                    self.settle_pause(writer, envelope.request_id or "")
+                await self.fail_run(writer, decided.error, decided.node_run_id)
+                return
+            try:
+                targets = fired_targets(graph, routing.matched_connector_ids)
+                if not writer.state.terminated:
+                    await self.activate(writer, graph, targets, meta)
+            except EngineError as exc:
+                error = ErrorBody(code=ErrorCode.CONFLICT, message=str(exc))
+                await self.fail_run(writer, error, decided.node_run_id)
+                return
+            await self.fill_slots(writer, graph)
+            await self._maybe_complete(writer)
+            self.settle_pause(writer, envelope.request_id or "")
+
+        await self._step(envelope, "orchestrator.route", step)
+
+    async def _step(self, envelope: Envelope, inbox_scope: str, body: Step) -> None:
+        """Run ``body`` once per message, in one transaction, on the locked run."""
+        assert envelope.run_id is not None
+        writer: RunWriter | None = None
+        async with self._db.transaction() as conn:
+            if not await self._inbox.claim(conn, inbox_scope, envelope.idempotency_key):
+                return
+            loaded = await self.lock_run(conn, envelope.run_id, Trace.caused_by(envelope))
+            if loaded is None:
+                return
+            writer, graph, meta = loaded
+            await body(writer, graph, meta)
             pending = await writer.flush()
+        await self.after_commit(writer, pending)
+
+    async def after_commit(self, writer: RunWriter, pending: list[PendingMessage]) -> None:
+        """Publish what a committed step queued, stop cancelled work, wake for its timers."""
         self._relay.enqueue(pending)
+        await tell_workers_to_stop(self._bus, writer.run_id, writer.stop_node_runs)
+        if writer.wake_at is not None and self.on_wake is not None:
+            self.on_wake(writer.wake_at)
 
     # -- steps -------------------------------------------------------------------------------
 
-    async def _activate(
+    async def activate(
         self,
         writer: RunWriter,
         graph: FlowchartGraph,
-        activations: list[Activation],
+        targets: list[str],
         meta: dict[str, Any],
     ) -> None:
-        for activation in activations:
-            node = graph.nodes[activation.node_id]
-            node_run_id = deterministic_id(writer.run_id, node.id, str(activation.execution_index))
-            context = build_context(
-                writer.state, graph, activation, run=meta, node_run_id=node_run_id
-            )
-            node_type = type(node).__struct_config__.tag
-            assert isinstance(node_type, str)
-            await writer.conn.execute(
-                sa.insert(node_runs).values(
-                    id=node_run_id,
-                    run_id=writer.run_id,
-                    node_id=node.id,
-                    node_type=node_type,
-                    execution_index=activation.execution_index,
-                    status=NodeRunStatus.QUEUED.value,
-                    input_context=context,
-                )
-            )
-            writer.state.open_node_runs.append(node_run_id)
-            writer.emit(
-                MessageType.NODE_QUEUED,
-                NodeQueued(
-                    node_run_id=node_run_id,
-                    node_id=node.id,
-                    node_type=node_type,
-                    execution_index=activation.execution_index,
-                    consumed_connector_ids=[t.connector_id for t in activation.consumed],
-                    input_context=context,
-                ),
-                node_run_id=node_run_id,
-            )
-            await self.launch(writer, graph, node, node_run_id, context)
+        """Activate each target as many times as its queued tokens allow.
 
-    async def launch(
+        Raises:
+            EngineError: the max node executions guard was reached.
+        """
+        for target in targets:
+            while (activation := next_activation(writer.state, graph, target)) is not None:
+                await self.queue(writer, graph, activation, meta)
+
+    async def queue(
+        self,
+        writer: RunWriter,
+        graph: FlowchartGraph,
+        activation: Activation,
+        meta: dict[str, Any],
+    ) -> None:
+        """Record one activation as a new node run (``node.queued``) and launch it."""
+        node = graph.nodes[activation.node_id]
+        node_run_id = deterministic_id(writer.run_id, node.id, str(activation.execution_index))
+        context = build_context(writer.state, graph, activation, run=meta, node_run_id=node_run_id)
+        node_type = type(node).__struct_config__.tag
+        assert isinstance(node_type, str)
+        await writer.conn.execute(
+            sa.insert(node_runs).values(
+                id=node_run_id,
+                run_id=writer.run_id,
+                node_id=node.id,
+                node_type=node_type,
+                execution_index=activation.execution_index,
+                status=NodeRunStatus.QUEUED.value,
+                attempt=0,
+                input_context=context,
+            )
+        )
+        writer.emit(
+            MessageType.NODE_QUEUED,
+            NodeQueued(
+                node_run_id=node_run_id,
+                node_id=node.id,
+                node_type=node_type,
+                execution_index=activation.execution_index,
+                consumed_connector_ids=[t.connector_id for t in activation.consumed],
+                input_context=context,
+            ),
+            node_run_id=node_run_id,
+        )
+        await self._launch(writer, graph, node, node_run_id, context)
+
+    async def _launch(
         self,
         writer: RunWriter,
         graph: FlowchartGraph,
@@ -304,49 +343,47 @@ class RunCoordinator:
         node_run_id: str,
         context: dict[str, Any],
     ) -> None:
-        """Execute an inline node or dispatch it; hold it while the run is pausing/paused."""
+        """Execute a ready inline node or dispatch a ready node run when a slot is free.
+
+        Otherwise it stays ready: while the run is pausing/paused, or over the parallel limit.
+        """
         state = writer.state
         if writer.current_status in _HOLDING:
-            state.held.append(node_run_id)
-        elif isinstance(node, _INLINE):
+            return
+        if isinstance(node, _INLINE):
             output = _inline_output(context)
             await self._succeed(
                 writer, graph, node, node_run_id, output, NodeRunStatus.SUCCEEDED, context
             )
-        elif len(state.in_flight) >= graph.definition.limits.max_parallel_nodes:
-            state.waiting.append(node_run_id)
-        else:
-            state.in_flight.append(node_run_id)
-            await self._dispatch(writer, graph, node, node_run_id, context, attempt=1)
+        elif len(state.in_flight) < graph.definition.limits.max_parallel_nodes:
+            attempt = state.attempts_before.get(node_run_id, 0) + 1
+            await self.dispatch(writer, graph, node, node_run_id, context, attempt=attempt)
 
-    async def _release_slot(
-        self, writer: RunWriter, graph: FlowchartGraph, node_run_id: str
-    ) -> None:
-        """A dispatched node run finished: launch waiting node runs into the freed slots."""
+    async def fill_slots(self, writer: RunWriter, graph: FlowchartGraph) -> None:
+        """Launch ready node runs, oldest first, while the run may and slots are free."""
         state = writer.state
-        if node_run_id in state.in_flight:
-            state.in_flight.remove(node_run_id)
         limit = graph.definition.limits.max_parallel_nodes
-        free = limit - len(state.in_flight)
-        if free <= 0 or not state.waiting or writer.current_status in _HOLDING:
-            return
-        ready, state.waiting = state.waiting[:free], state.waiting[free:]
-        rows = await self.node_runs_by_id(writer.conn, ready)
-        for ready_id in ready:
-            row = rows[ready_id]
-            await self.launch(
-                writer, graph, graph.nodes[row.node_id], ready_id, dict(row.input_context)
-            )
+        while state.ready and writer.current_status not in _HOLDING | _TERMINAL_RUN:
+            free = limit - len(state.in_flight)
+            if free <= 0:
+                return
+            batch = state.ready[:free]
+            rows = await self.node_runs_by_id(writer.conn, batch)
+            for ready_id in batch:
+                row = rows[ready_id]
+                await self._launch(
+                    writer, graph, graph.nodes[row.node_id], ready_id, dict(row.input_context)
+                )
 
     def settle_pause(self, writer: RunWriter, request_id: str) -> None:
-        """A pausing run whose in-flight node runs have all settled becomes paused."""
+        """A pausing run with nothing in flight and nothing awaiting routing becomes paused."""
         state = writer.state
         if writer.current_status == RunStatus.PAUSING.value and set(state.open_node_runs) <= set(
-            state.held
+            state.ready
         ):
             writer.record_control("pause", RunStatus.PAUSED.value, request_id)
 
-    async def _dispatch(
+    async def dispatch(
         self,
         writer: RunWriter,
         graph: FlowchartGraph,
@@ -356,6 +393,7 @@ class RunCoordinator:
         *,
         attempt: int,
     ) -> None:
+        """Send one attempt of a node run to its worker class; its timeout timer starts."""
         worker = worker_for(node)
         timeout = node.timeout_seconds or graph.definition.defaults.timeout_seconds
         writer.emit(
@@ -378,9 +416,71 @@ class RunCoordinator:
             idempotency_key=f"execute:{node_run_id}:attempt:{attempt}",
             node_run_id=node_run_id,
         )
-        await self._update_node_run(
-            writer.conn, node_run_id, status=NodeRunStatus.DISPATCHED.value, attempt=attempt
+        await self.update_node_run(
+            writer.conn,
+            node_run_id,
+            status=NodeRunStatus.DISPATCHED.value,
+            attempt=attempt,
         )
+        due = _now() + timedelta(seconds=timeout + self._timeout_grace)
+        await self._schedule(writer, "timeout", node_run_id, attempt, due)
+
+    async def attempt_failed(
+        self,
+        writer: RunWriter,
+        graph: FlowchartGraph,
+        node: Node,
+        node_run_id: str,
+        attempt: int,
+        error: ErrorBody,
+    ) -> None:
+        """Retry the node run after its backoff while attempts remain, else fail the run.
+
+        A provider/model ``unavailable`` error fails it at once: no retry, no fallback.
+        """
+        max_attempts = node.max_attempts or graph.definition.defaults.max_attempts
+        made = attempt - writer.state.attempts_before.get(node_run_id, 0)
+        if made >= max_attempts or error.code is ErrorCode.UNAVAILABLE:
+            writer.emit(
+                MessageType.NODE_FAILED,
+                NodeFailed(node_run_id=node_run_id, node_id=node.id, error=error, attempt=attempt),
+                node_run_id=node_run_id,
+            )
+            await self.update_node_run(
+                writer.conn,
+                node_run_id,
+                status=NodeRunStatus.FAILED.value,
+                error=_builtins(error),
+            )
+            await self.fail_run(writer, error, node_run_id)
+            return
+        backoff = node.retry_backoff_ms
+        if backoff is None:
+            backoff = graph.definition.defaults.retry_backoff_ms
+        delay = retry_delay_ms(backoff, made)
+        writer.emit(
+            MessageType.NODE_RETRY_SCHEDULED,
+            NodeRetryScheduled(
+                node_run_id=node_run_id,
+                node_id=node.id,
+                attempt=attempt,
+                error=error,
+                next_attempt=attempt + 1,
+                delay_ms=delay,
+            ),
+            node_run_id=node_run_id,
+        )
+        await self.update_node_run(
+            writer.conn, node_run_id, status=NodeRunStatus.QUEUED.value, error=_builtins(error)
+        )
+        if delay == 0:
+            row = await self.node_run(writer.conn, node_run_id)
+            await self.dispatch(
+                writer, graph, node, node_run_id, dict(row.input_context), attempt=attempt + 1
+            )
+        else:
+            due = _now() + timedelta(milliseconds=delay)
+            await self._schedule(writer, "retry", node_run_id, attempt + 1, due)
 
     async def _succeed(
         self,
@@ -405,8 +505,25 @@ class RunCoordinator:
             ),
             node_run_id=node_run_id,
         )
-        record_output(writer.state, node.id, node_run_id, output)
-        await self._update_node_run(writer.conn, node_run_id, status=status.value, output=output)
+        values: dict[str, Any] = {"status": status.value, "output": output}
+        if isinstance(node, _INLINE):
+            values["attempt"] = 1
+        await self.update_node_run(writer.conn, node_run_id, **values)
+        self.route(writer, graph, node, node_run_id, output, context)
+
+    def route(
+        self,
+        writer: RunWriter,
+        graph: FlowchartGraph,
+        node: Node,
+        node_run_id: str,
+        output: dict[str, Any],
+        context: dict[str, Any],
+        *,
+        request_id: str | None = None,
+    ) -> None:
+        """Ask the router which connectors fire; a control request asks again with its id."""
+        key = f"route:{node_run_id}" if request_id is None else f"route:{node_run_id}:{request_id}"
         writer.command(
             subjects.route_command(),
             MessageType.ROUTE_NODE,
@@ -417,47 +534,57 @@ class RunCoordinator:
                 context=context,
                 outgoing=graph.solid_out[node.id],
             ),
-            idempotency_key=f"route:{node_run_id}",
+            idempotency_key=key,
             node_run_id=node_run_id,
         )
 
-    async def _fail(
-        self,
-        writer: RunWriter,
-        node: Node,
-        node_run_id: str,
-        error: ErrorBody,
-        attempt: int,
-        *,
-        node_status: str | None = NodeRunStatus.FAILED.value,
+    async def fail_run(
+        self, writer: RunWriter, error: ErrorBody, failed_node_run_id: str | None
     ) -> None:
-        if node_status is not None:
-            writer.emit(
-                MessageType.NODE_FAILED,
-                NodeFailed(node_run_id=node_run_id, node_id=node.id, error=error, attempt=attempt),
-                node_run_id=node_run_id,
-            )
-            await self._update_node_run(
-                writer.conn, node_run_id, status=node_status, error=_builtins(error)
-            )
-        if node_run_id in writer.state.open_node_runs:
-            writer.state.open_node_runs.remove(node_run_id)
+        """Fail the run (fail-fast): node runs still queued or in flight end ``cancelled``."""
+        cancelled = await self.cancel_node_runs(writer)
         writer.emit(
             MessageType.RUN_FAILED,
             RunFailed(
                 error=error,
-                failed_node_run_id=node_run_id,
+                failed_node_run_id=failed_node_run_id,
                 node_executions=writer.state.node_executions,
                 unconsumed_tokens=unconsumed_tokens(writer.state),
+                cancelled_node_run_ids=cancelled,
             ),
         )
         writer.set_status(RunStatus.FAILED.value)
         writer.error = _builtins(error)
 
-    def _maybe_complete(self, writer: RunWriter) -> None:
+    async def cancel_node_runs(self, writer: RunWriter, *, everything: bool = False) -> list[str]:
+        """Mark the run's ready and in-flight node runs (with ``everything``, every open one
+        not yet finished) ``cancelled``; their workers are told to stop after commit.
+
+        Returns:
+            The cancelled node run ids; the caller records them in its event.
+        """
+        state = writer.state
+        ids = list(state.open_node_runs) if everything else state.in_flight + state.ready
+        if not ids:
+            return []
+        result = await writer.conn.execute(
+            sa.update(node_runs)
+            .where(
+                node_runs.c.id.in_(ids),
+                node_runs.c.status.in_([NodeRunStatus.QUEUED.value, *sorted(_RUNNING_NODE)]),
+            )
+            .values(status=NodeRunStatus.CANCELLED.value, updated_at=_now())
+            .returning(node_runs.c.id)
+        )
+        cancelled = sorted(result.scalars())
+        writer.stop_node_runs.extend(r for r in cancelled if r in state.in_flight)
+        return cancelled
+
+    async def _maybe_complete(self, writer: RunWriter) -> None:
         reason = completion(writer.state)
         if reason is None:
             return
+        cancelled = await self.cancel_node_runs(writer) if reason == "terminated" else []
         tokens = unconsumed_tokens(writer.state)
         writer.emit(
             MessageType.RUN_SUCCEEDED,
@@ -465,16 +592,42 @@ class RunCoordinator:
                 reason=reason,
                 node_executions=writer.state.node_executions,
                 unconsumed_tokens=tokens,
+                cancelled_node_run_ids=cancelled,
             ),
         )
         writer.set_status(RunStatus.SUCCEEDED.value)
         writer.outcome = {"reason": reason, "unconsumed_tokens": _builtins(tokens)}
+
+    async def _schedule(
+        self, writer: RunWriter, kind: str, node_run_id: str, attempt: int, due: datetime
+    ) -> None:
+        await writer.conn.execute(
+            insert(timers)
+            .values(
+                id=f"{kind}:{node_run_id}:{attempt}",
+                run_id=writer.run_id,
+                node_run_id=node_run_id,
+                kind=kind,
+                attempt=attempt,
+                due_at=due,
+            )
+            .on_conflict_do_nothing(index_elements=[timers.c.id])
+        )
+        writer.wake(due)
+
+    @staticmethod
+    async def unschedule(conn: AsyncConnection, kind: str, node_run_id: str, attempt: int) -> None:
+        """Drop a timer that no longer matters (its attempt reported in time)."""
+        await conn.execute(
+            sa.delete(timers).where(timers.c.id == f"{kind}:{node_run_id}:{attempt}")
+        )
 
     # -- persistence helpers -----------------------------------------------------------------
 
     def _writer(
         self,
         conn: AsyncConnection,
+        graph: FlowchartGraph,
         run_id: str,
         last_sequence: int,
         state: RunState,
@@ -483,6 +636,7 @@ class RunCoordinator:
     ) -> RunWriter:
         return RunWriter(
             conn,
+            graph=graph,
             run_id=run_id,
             last_sequence=last_sequence,
             current_status=current_status,
@@ -504,17 +658,21 @@ class RunCoordinator:
         }
 
     async def lock_run(
-        self, conn: AsyncConnection, run_id: str, trace: Trace
+        self, conn: AsyncConnection, run_id: str, trace: Trace, *, terminal_too: bool = False
     ) -> tuple[RunWriter, FlowchartGraph, dict[str, Any]] | None:
-        """Lock a non-terminal run's row and load its state (``None``: missing or terminal)."""
+        """Lock a run's row and load its state.
+
+        Returns:
+            ``None`` when the run is missing, or terminal unless ``terminal_too``.
+        """
         row = (
             await conn.execute(sa.select(runs).where(runs.c.id == run_id).with_for_update())
         ).first()
-        if row is None or row.status in _TERMINAL_RUN:
+        if row is None or (row.status in _TERMINAL_RUN and not terminal_too):
             return None
         state = msgspec.msgpack.decode(row.state, type=RunState)
         graph = await self._flowcharts.graph(row.flowchart_id, row.flowchart_version)
-        writer = self._writer(conn, run_id, row.last_sequence, state, trace, row.status)
+        writer = self._writer(conn, graph, run_id, row.last_sequence, state, trace, row.status)
         return (
             writer,
             graph,
@@ -522,31 +680,42 @@ class RunCoordinator:
         )
 
     @staticmethod
-    async def _node_run(conn: AsyncConnection, node_run_id: str) -> Any:
+    async def node_run(conn: AsyncConnection, node_run_id: str) -> Any:
+        """Node id, status, attempt, input context and output of one node run (or ``None``)."""
         return (
             await conn.execute(
                 sa.select(
+                    node_runs.c.id,
+                    node_runs.c.run_id,
                     node_runs.c.node_id,
                     node_runs.c.status,
                     node_runs.c.attempt,
                     node_runs.c.input_context,
+                    node_runs.c.output,
+                    node_runs.c.superseded,
                 ).where(node_runs.c.id == node_run_id)
             )
         ).first()
 
     @staticmethod
     async def node_runs_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Any]:
-        """Node id and input context of node runs, by node run id."""
+        """Node id, status, attempt, input context and output of node runs, by node run id."""
         rows = await conn.execute(
-            sa.select(node_runs.c.id, node_runs.c.node_id, node_runs.c.input_context).where(
-                node_runs.c.id.in_(ids)
-            )
+            sa.select(
+                node_runs.c.id,
+                node_runs.c.node_id,
+                node_runs.c.status,
+                node_runs.c.attempt,
+                node_runs.c.input_context,
+                node_runs.c.output,
+            ).where(node_runs.c.id.in_(ids))
         )
         return {row.id: row for row in rows}
 
     @staticmethod
-    async def _update_node_run(conn: AsyncConnection, node_run_id: str, **values: Any) -> None:
-        values["updated_at"] = datetime.now(UTC)
+    async def update_node_run(conn: AsyncConnection, node_run_id: str, **values: Any) -> None:
+        """Update one node run's projection columns."""
+        values["updated_at"] = _now()
         await conn.execute(
             sa.update(node_runs).where(node_runs.c.id == node_run_id).values(**values)
         )
@@ -559,10 +728,20 @@ class RunCoordinator:
         return None if run_id is None else await run_record(self._db, run_id)
 
 
-def _deadline(graph: FlowchartGraph) -> datetime | None:
-    """When a run of ``graph`` started now must end (its max runtime guard)."""
+def is_running(writer: RunWriter, row: Any, node_run_id: str, attempt: int) -> bool:
+    """Whether ``attempt`` of the node run is the one in flight now."""
+    return (
+        row is not None
+        and row.status in _RUNNING_NODE
+        and row.attempt == attempt
+        and node_run_id in writer.state.in_flight
+    )
+
+
+def run_deadline(graph: FlowchartGraph) -> datetime | None:
+    """When a run of ``graph`` started (or revived) now must end (its max runtime guard)."""
     limit = graph.definition.limits.max_runtime_seconds
-    return None if limit is None else datetime.now(UTC) + timedelta(seconds=limit)
+    return None if limit is None else _now() + timedelta(seconds=limit)
 
 
 def _inline_output(context: dict[str, Any]) -> dict[str, Any]:

@@ -84,6 +84,7 @@ class RunQueries:
                 error=_error(r.error),
                 created_at=r.created_at.isoformat(),
                 updated_at=r.updated_at.isoformat(),
+                superseded=r.superseded,
             )
             for r in rows
         ]
@@ -119,6 +120,7 @@ class RunQueries:
                     node_run_id=env.node_run_id,
                     causation_id=env.causation_id,
                     request_id=env.request_id,
+                    superseded=event.superseded,
                 )
             )
         return records

@@ -7,7 +7,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from llmctl_libs.store import store_tables
 
-__all__ = ["SCHEMA", "flowchart_versions", "flowcharts", "metadata", "node_runs", "runs", "store"]
+__all__ = [
+    "SCHEMA",
+    "flowchart_versions",
+    "flowcharts",
+    "metadata",
+    "node_runs",
+    "runs",
+    "store",
+    "timers",
+]
 
 SCHEMA = "orchestrator"
 metadata = sa.MetaData(schema=SCHEMA)
@@ -68,12 +77,25 @@ node_runs = sa.Table(
     sa.Column("node_type", sa.Text, nullable=False),
     sa.Column("execution_index", sa.Integer, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),  # 0: not dispatched
     sa.Column("input_context", JSONB, nullable=False),
     sa.Column("output", JSONB, nullable=True),
     sa.Column("routing_state", JSONB, nullable=True),
     sa.Column("error", JSONB, nullable=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("superseded", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("run_id", "node_id", "execution_index", name="node_runs_activation_key"),
+)
+
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("node_run_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # retry | timeout
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("timers_due_idx", "due_at"),
 )

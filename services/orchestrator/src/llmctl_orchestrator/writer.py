@@ -15,7 +15,7 @@ from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.store import NewEvent, Outbox, PendingMessage, PostgresEventStore
 from llmctl_libs.store.outbox import OutboxMessage
 
-from .engine import RunState
+from .engine import FlowchartGraph, RunState, evolve
 from .tables import runs
 
 __all__ = ["RunWriter"]
@@ -24,14 +24,22 @@ __all__ = ["RunWriter"]
 class RunWriter:
     """Accumulates a run's new events (numbered by the run's sequence) and commands.
 
-    The caller holds the run row lock (``SELECT ... FOR UPDATE``), so numbering is race-free;
-    the event store's ``UNIQUE(stream_id, version)`` would still catch a second writer.
+    Each emitted event is applied to ``state`` at once (``evolve``): the state is the fold of
+    the run's events by construction. The caller holds the run row lock
+    (``SELECT ... FOR UPDATE``), so numbering is race-free; the event store's
+    ``UNIQUE(stream_id, version)`` would still catch a second writer.
+
+    Attributes:
+        stop_node_runs: node runs whose workers must be told to stop once this commits.
+        wake_at: earliest timer this transaction scheduled (the local sweeper wakes for it).
+        run_values: extra columns of the run row to save (deadline, cleared error...).
     """
 
     def __init__(
         self,
         conn: AsyncConnection,
         *,
+        graph: FlowchartGraph,
         run_id: str,
         last_sequence: int,
         current_status: str,
@@ -41,6 +49,7 @@ class RunWriter:
         outbox: Outbox,
     ) -> None:
         self.conn = conn
+        self.graph = graph
         self.run_id = run_id
         self.state = state
         self.trace = trace
@@ -48,6 +57,9 @@ class RunWriter:
         self.status: str | None = None
         self.error: dict[str, Any] | None = None
         self.outcome: dict[str, Any] | None = None
+        self.stop_node_runs: list[str] = []
+        self.wake_at: datetime | None = None
+        self.run_values: dict[str, Any] = {}
         self._start_sequence = last_sequence
         self._events: list[NewEvent] = []
         self._messages: list[OutboxMessage] = []
@@ -67,6 +79,7 @@ class RunWriter:
         *,
         reason: str | None = None,
         cancelled_node_run_ids: list[str] | None = None,
+        node_run_id: str | None = None,
     ) -> None:
         """Move the run to ``status`` and record why in a ``run.controlled`` event."""
         self.set_status(status)
@@ -78,8 +91,18 @@ class RunWriter:
                 request_id=request_id,
                 reason=reason,
                 cancelled_node_run_ids=cancelled_node_run_ids or [],
+                node_run_id=node_run_id,
             ),
         )
+
+    def replace_state(self, state: RunState) -> None:
+        """Adopt a rebuilt state (a rewind); the caller emits the ``run.rewound`` event."""
+        self.state = state
+
+    def wake(self, due: datetime) -> None:
+        """Remember that a timer falls due at ``due``."""
+        if self.wake_at is None or due < self.wake_at:
+            self.wake_at = due
 
     @property
     def sequence(self) -> int:
@@ -87,7 +110,9 @@ class RunWriter:
         return self._start_sequence + len(self._events)
 
     def emit(self, type_name: str, payload: Any, *, node_run_id: str | None = None) -> None:
-        """Record a run timeline event (``entity.action``) and queue its publication."""
+        """Record a run timeline event (``entity.action``), apply it to the state and queue
+        its publication."""
+        evolve(self.state, self.graph, type_name, payload)
         sequence = self.sequence + 1
         envelope = make_envelope(
             type_name,
@@ -160,5 +185,6 @@ class RunWriter:
             values["error"] = self.error
         if self.outcome is not None:
             values["outcome"] = self.outcome
+        values.update(self.run_values)
         await self.conn.execute(sa.update(runs).where(runs.c.id == self.run_id).values(**values))
         return pending

@@ -40,7 +40,10 @@ class RouteHandler:
                 routing_state=failure.state,
                 error=failure.body,
             )
-        key = f"routed:{command.node_run_id}"
+        # one decision per routing request: ``route:<node run>`` when the node run finished,
+        # ``route:<node run>:<control request>`` when a control request asks again
+        request_key = envelope.idempotency_key.removeprefix("route:")
+        key = f"routed:{request_key}"
         event = make_envelope(
             MessageType.NODE_ROUTING_DECIDED,
             decided,
@@ -54,11 +57,11 @@ class RouteHandler:
         async with self._db.transaction() as conn:
             if not await self._inbox.claim(conn, "router.route", envelope.idempotency_key):
                 return
-            # The command's idempotency key is derived from the node run, so the inbox claim
-            # above already guarantees one decision per node run.
+            # The command's idempotency key names the routing request, so the inbox claim
+            # above already guarantees one decision per request.
             await self._store.append(
                 conn,
-                command.node_run_id,
+                request_key,
                 0,
                 [NewEvent(event.event_id, event.type, event.version, body, key)],
             )

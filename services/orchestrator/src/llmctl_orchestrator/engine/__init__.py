@@ -1,16 +1,34 @@
-"""The pure token engine: graph, run state, activation. No I/O."""
+"""The pure token engine: graph, run state, evolve/replay, activation. No I/O."""
 
-from .activation import Activation, EngineError, activate_start, apply_routing, completion
+from .activation import (
+    Activation,
+    EngineError,
+    completion,
+    fired_targets,
+    next_activation,
+    start_activation,
+    unconsumed_tokens,
+)
+from .evolve import evolve
 from .graph import FlowchartGraph
+from .replay import RunEvent, effective_history, replay, rewound_state, superseded_ranges
 from .state import RunState, Token
 
 __all__ = [
     "Activation",
     "EngineError",
     "FlowchartGraph",
+    "RunEvent",
     "RunState",
     "Token",
-    "activate_start",
-    "apply_routing",
     "completion",
+    "effective_history",
+    "evolve",
+    "fired_targets",
+    "next_activation",
+    "replay",
+    "rewound_state",
+    "start_activation",
+    "superseded_ranges",
+    "unconsumed_tokens",
 ]

@@ -1,9 +1,8 @@
-"""Token placement, fan-in activation and run completion. Pure functions over RunState."""
+"""Fan-in activation and run completion: pure reads of RunState (``evolve`` applies them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from llmctl_contracts.events import TokenSnapshot
 
@@ -14,10 +13,11 @@ __all__ = [
     "HARD_EXECUTION_CAP",
     "Activation",
     "EngineError",
-    "activate_start",
-    "apply_routing",
     "completion",
-    "record_output",
+    "fired_targets",
+    "next_activation",
+    "start_activation",
+    "unconsumed_tokens",
 ]
 
 HARD_EXECUTION_CAP = 10_000
@@ -29,92 +29,62 @@ class EngineError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Activation:
-    """One new node run: which node, its execution index, the tokens it consumed."""
+    """One new node run: which node, its execution index, the tokens it consumes."""
 
     node_id: str
     execution_index: int
     consumed: tuple[Token, ...]
 
 
-def _new_activation(
-    state: RunState, graph: FlowchartGraph, node_id: str, consumed: tuple[Token, ...]
-) -> Activation:
-    limit = graph.definition.limits.max_node_executions or HARD_EXECUTION_CAP
-    if state.node_executions >= min(limit, HARD_EXECUTION_CAP):
-        raise EngineError(f"run exceeded max node executions ({min(limit, HARD_EXECUTION_CAP)})")
-    index = state.execution_counts.get(node_id, 0)
-    state.execution_counts[node_id] = index + 1
-    state.node_executions += 1
-    return Activation(node_id=node_id, execution_index=index, consumed=consumed)
+def _check_guard(state: RunState, graph: FlowchartGraph) -> None:
+    limit = min(
+        graph.definition.limits.max_node_executions or HARD_EXECUTION_CAP, HARD_EXECUTION_CAP
+    )
+    if state.node_executions >= limit:
+        raise EngineError(f"run exceeded max node executions ({limit})")
 
 
-def activate_start(state: RunState, graph: FlowchartGraph) -> Activation:
+def start_activation(state: RunState, graph: FlowchartGraph) -> Activation:
     """The run's first activation: the start node, consuming nothing."""
-    return _new_activation(state, graph, graph.start.id, ())
+    _check_guard(state, graph)
+    start = graph.start.id
+    return Activation(start, state.execution_counts.get(start, 0), ())
 
 
-def record_output(state: RunState, node_id: str, node_run_id: str, output: dict[str, Any]) -> None:
-    """Remember a succeeded node run's output for tokens and dotted readers."""
-    state.outputs[node_run_id] = output
-    state.latest_by_node[node_id] = node_run_id
+def fired_targets(graph: FlowchartGraph, connector_ids: list[str]) -> list[str]:
+    """Target nodes of fired connectors, in firing order, each once.
 
-
-def apply_routing(
-    state: RunState,
-    graph: FlowchartGraph,
-    node_run_id: str,
-    fired_connector_ids: list[str],
-) -> list[Activation]:
-    """Put a token on each fired connector's target, then activate every node that is ready.
-
-    A node with threshold t activates when t distinct solid parents hold a token; it consumes
-    the earliest token of each of the t parents whose tokens are oldest. A node may activate
-    several times if enough tokens are queued.
+    Raises:
+        EngineError: a connector id is not in the flowchart.
     """
-    if node_run_id in state.open_node_runs:
-        state.open_node_runs.remove(node_run_id)
     targets: list[str] = []
-    for connector_id in fired_connector_ids:
+    for connector_id in connector_ids:
         connector = graph.connectors.get(connector_id)
         if connector is None:
             raise EngineError(f"unknown connector {connector_id!r}")
-        state.token_seq += 1
-        token = Token(
-            seq=state.token_seq,
-            connector_id=connector_id,
-            source_node_id=connector.source,
-            source_node_run_id=node_run_id,
-        )
-        state.tokens.setdefault(connector.target, {}).setdefault(connector.source, []).append(token)
         if connector.target not in targets:
             targets.append(connector.target)
-    activations: list[Activation] = []
-    for target in targets:
-        while (consumed := _take_ready(state, graph, target)) is not None:
-            activations.append(_new_activation(state, graph, target, consumed))
-    _forget_unreferenced_outputs(state)
-    return activations
+    return targets
 
 
-def _take_ready(state: RunState, graph: FlowchartGraph, target: str) -> tuple[Token, ...] | None:
-    by_parent = state.tokens.get(target, {})
-    holding = [queue for queue in by_parent.values() if queue]
+def next_activation(state: RunState, graph: FlowchartGraph, target: str) -> Activation | None:
+    """The activation of ``target`` its queued tokens allow now, if any (state is not changed).
+
+    A node with threshold t activates when t distinct solid parents hold a token; it consumes
+    the earliest token of each of the t parents whose tokens are oldest. Recording the
+    activation (``node.queued``) consumes them, so calling again finds the next one.
+
+    Raises:
+        EngineError: the run's max node executions guard would be exceeded.
+    """
+    holding = [queue for queue in state.tokens.get(target, {}).values() if queue]
     need = graph.threshold(target)
     if need == 0 or len(holding) < need:
         return None
     chosen = sorted(holding, key=lambda queue: queue[0].seq)[:need]
-    consumed = tuple(sorted((queue.pop(0) for queue in chosen), key=lambda t: t.seq))
-    return consumed
-
-
-def _forget_unreferenced_outputs(state: RunState) -> None:
-    keep = set(state.latest_by_node.values()) | set(state.open_node_runs)
-    for queues in state.tokens.values():
-        for queue in queues.values():
-            keep.update(t.source_node_run_id for t in queue)
-    for node_run_id in list(state.outputs):
-        if node_run_id not in keep:
-            del state.outputs[node_run_id]
+    consumed = tuple(sorted((queue[0] for queue in chosen), key=lambda t: t.seq))
+    _check_guard(state, graph)
+    return Activation(target, state.execution_counts.get(target, 0), consumed)
 
 
 def completion(state: RunState) -> str | None:
