@@ -9,12 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmctl_contracts import MessageType
+from llmctl_contracts.events import RunRewound
+from llmctl_orchestrator.coordinator import MAX_RETRY_DELAY_MS, retry_delay_ms
 from llmctl_orchestrator.engine import (
     EngineError,
     FlowchartGraph,
     RunState,
     completion,
+    effective_history,
     replay,
+    rewound_state,
+    superseded_ranges,
     unconsumed_tokens,
 )
 
@@ -168,3 +174,41 @@ def test_activation_count_is_independent_of_completion_order(
     assert len(consumed) == len(set(consumed))
     assert len(consumed) + len(unconsumed_tokens(d.state)) == 3
     assert replay(d.graph, d.events) == d.state
+
+
+def test_replay_applies_a_rewind_like_the_live_path(driver: Driver, graph_of: Any) -> None:
+    """Rewinding to b's activation restores the tokens b consumed; counters keep counting."""
+    d = engine(driver, graph_of, {"mode": "all"})
+    d.start()
+    d.succeed("s#0")
+    d.route("s#0", ["sa", "sb", "sc"])
+    for node in "abc":
+        d.succeed(f"{node}#0")
+        d.route(f"{node}#0", [f"{node}j"])
+    assert d.state.execution_counts["j"] == 1
+    history = effective_history(d.events)
+    queued_b = next(
+        e for e in history if e.type == MessageType.NODE_QUEUED and e.payload.node_id == "b"
+    )
+    before = [e for e in history if e.sequence < queued_b.sequence]
+    d.state = rewound_state(d.graph, before, d.state)
+    d.emit(
+        MessageType.RUN_REWOUND,
+        RunRewound(
+            node_run_id="b#0",
+            node_id="b",
+            from_sequence=queued_b.sequence,
+            to_sequence=len(d.events),
+            request_id="r1",
+        ),
+    )
+    assert "b" in d.state.tokens  # the token b consumed is back
+    assert d.state.execution_counts["j"] == 1  # counters survive the rewind
+    assert replay(d.graph, d.events) == d.state
+    assert superseded_ranges(d.events) == [(queued_b.sequence, len(d.events) - 1)]
+
+
+def test_retry_backoff_doubles_and_is_capped() -> None:
+    assert [retry_delay_ms(250, n) for n in (1, 2, 3)] == [250, 500, 1000]
+    assert retry_delay_ms(0, 5) == 0
+    assert retry_delay_ms(60_000, 10) == MAX_RETRY_DELAY_MS
