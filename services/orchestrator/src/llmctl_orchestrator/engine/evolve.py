@@ -90,6 +90,7 @@ def _succeeded(state: RunState, _graph: FlowchartGraph, event: NodeSucceeded) ->
     _drop(state.in_flight, event.node_run_id)
     state.outputs[event.node_run_id] = event.output
     state.latest_by_node[event.node_id] = event.node_run_id
+    _forget_unreferenced_outputs(state)  # the node's previous latest output may be unneeded now
 
 
 def _skipped(state: RunState, _graph: FlowchartGraph, event: NodeSkipped) -> None:
