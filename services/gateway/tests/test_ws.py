@@ -71,6 +71,7 @@ async def test_history_then_live_in_order(gateway_url: str, orchestrator: StubOr
             "correlation_id": stored.correlation_id,
             "node_run_id": "nr-1",
             "data": {"n": 1},
+            "superseded": False,
         }
         await emit(orchestrator, run.id, 5, 6)
         assert [f["sequence"] for f in await recv_events(ws, 2)] == [5, 6]
