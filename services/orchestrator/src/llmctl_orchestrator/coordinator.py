@@ -433,10 +433,13 @@ class RunCoordinator:
         node_run_id: str,
         attempt: int,
         error: ErrorBody,
-    ) -> None:
+    ) -> bool:
         """Retry the node run after its backoff while attempts remain, else fail the run.
 
         A provider/model ``unavailable`` error fails it at once: no retry, no fallback.
+
+        Returns:
+            Whether the next attempt was dispatched in this step (no backoff).
         """
         max_attempts = node.max_attempts or graph.definition.defaults.max_attempts
         made = attempt - writer.state.attempts_before.get(node_run_id, 0)
@@ -453,7 +456,7 @@ class RunCoordinator:
                 error=_builtins(error),
             )
             await self.fail_run(writer, error, node_run_id)
-            return
+            return False
         backoff = node.retry_backoff_ms
         if backoff is None:
             backoff = graph.definition.defaults.retry_backoff_ms
@@ -478,9 +481,10 @@ class RunCoordinator:
             await self.dispatch(
                 writer, graph, node, node_run_id, dict(row.input_context), attempt=attempt + 1
             )
-        else:
-            due = _now() + timedelta(milliseconds=delay)
-            await self._schedule(writer, "retry", node_run_id, attempt + 1, due)
+            return True
+        due = _now() + timedelta(milliseconds=delay)
+        await self._schedule(writer, "retry", node_run_id, attempt + 1, due)
+        return False
 
     async def _succeed(
         self,

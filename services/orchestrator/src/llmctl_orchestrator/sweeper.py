@@ -200,9 +200,11 @@ class TimerSweeper:
                 f"attempt {timer.attempt} reported no result within its timeout of {timeout:g} s"
             ),
         )
-        writer.stop_node_runs.append(row.id)
         coordinator = self._coordinator
-        await coordinator.attempt_failed(writer, graph, node, row.id, timer.attempt, error)
+        if not await coordinator.attempt_failed(writer, graph, node, row.id, timer.attempt, error):
+            # stop the silent attempt, unless its retry was dispatched now: stopping is per
+            # node run, and the notice could overtake the new attempt's command
+            writer.stop_node_runs.append(row.id)
         await coordinator.fill_slots(writer, graph)
         coordinator.settle_pause(writer, "")
         return 1
