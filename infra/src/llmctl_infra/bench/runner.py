@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import statistics
@@ -19,7 +20,13 @@ import websockets
 
 from ..state import STATE_FILE, StackState
 from .raw import jetstream_publish_rate, postgres_commit_rate
-from .workloads import noop_chain
+from .workloads import (
+    HARD_EXECUTION_CAP,
+    MAX_FAN_OUT,
+    counted_loop,
+    fan_out_fan_in,
+    noop_chain,
+)
 
 __all__ = ["main"]
 
@@ -36,12 +43,16 @@ async def _create(client: httpx.AsyncClient, flowchart: dict[str, Any]) -> str:
     return str(response.json()["data"]["id"])
 
 
-async def _start(client: httpx.AsyncClient, flowchart_id: str) -> str:
-    response = await client.post(
-        "/api/v1/runs",
-        json={"flowchart_id": flowchart_id},
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-    )
+async def _start(client: httpx.AsyncClient, flowchart_id: str, attempts: int = 3) -> str:
+    """Start a run; a 503/504 (orchestrator busy) is retried with the same idempotency key,
+    which returns the run the first request may have created rather than a second one."""
+    key = str(uuid.uuid4())
+    for attempt in range(1, attempts + 1):
+        response = await client.post(
+            "/api/v1/runs", json={"flowchart_id": flowchart_id}, headers={"Idempotency-Key": key}
+        )
+        if response.status_code not in (503, 504) or attempt == attempts:
+            break
     response.raise_for_status()
     return str(response.json()["data"]["id"])
 
@@ -75,24 +86,162 @@ async def _events(client: httpx.AsyncClient, run_id: str) -> list[dict[str, Any]
         after = page[-1]["sequence"]
 
 
-async def node_hop_latency(client: httpx.AsyncClient, length: int) -> dict[str, float]:
-    """Latency between consecutive node completions along a chain of no-op nodes."""
-    flowchart_id = await _create(client, noop_chain(length))
-    run_id = await _start(client, flowchart_id)
-    run = await _wait(client, run_id, timeout=600)
-    if run["status"] != "succeeded":
-        raise RuntimeError(f"chain run ended {run['status']}")
-    done = [
-        datetime.fromisoformat(e["occurred_at"]).timestamp()
-        for e in await _events(client, run_id)
-        if e["type"] == "node.succeeded"
-    ]
+def _timestamp(event: dict[str, Any]) -> float:
+    return datetime.fromisoformat(event["occurred_at"]).timestamp()
+
+
+def _first(events: list[dict[str, Any]], event_type: str, node_id: str | None = None) -> float:
+    """Timestamp of the first ``event_type`` event (of ``node_id``, if given)."""
+    for e in events:
+        if e["type"] == event_type and (node_id is None or e["payload"].get("node_id") == node_id):
+            return _timestamp(e)
+    raise RuntimeError(f"no {event_type} event" + (f" for node {node_id!r}" if node_id else ""))
+
+
+def _hop_stats(done: list[float]) -> dict[str, float]:
+    """p50/p99/mean of the gaps (ms) between consecutive completion timestamps."""
     hops = [(b - a) * 1000 for a, b in itertools.pairwise(done)]
     return {
         "hops": len(hops),
         "p50_ms": _percentile(hops, 0.5),
         "p99_ms": _percentile(hops, 0.99),
         "mean_ms": statistics.fmean(hops),
+    }
+
+
+async def _run_to_end(
+    client: httpx.AsyncClient, flowchart: dict[str, Any], timeout: float
+) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
+    """Create and run ``flowchart``; the finished run, its events and the wall seconds."""
+    flowchart_id = await _create(client, flowchart)
+    started = time.perf_counter()
+    run_id = await _start(client, flowchart_id)
+    run = await _wait(client, run_id, timeout=timeout)
+    elapsed = time.perf_counter() - started
+    if run["status"] != "succeeded":
+        raise RuntimeError(f"{flowchart['name']} run ended {run['status']}")
+    return run, await _events(client, run_id), elapsed
+
+
+async def node_hop_latency(client: httpx.AsyncClient, length: int) -> dict[str, float]:
+    """Latency between consecutive node completions along a chain of no-op nodes."""
+    _, events, _ = await _run_to_end(client, noop_chain(length), timeout=600)
+    return _hop_stats([_timestamp(e) for e in events if e["type"] == "node.succeeded"])
+
+
+def _throughput(run: dict[str, Any], events: list[dict[str, Any]], wall: float) -> dict[str, float]:
+    """Executions/s over the client's wall time and over the run's own span.
+
+    The wall time runs from the start request to the terminal event reaching the websocket;
+    the span from the run's ``run.started`` to its ``run.succeeded`` event.
+    """
+    executions = int(run["node_executions"])
+    span = _first(events, "run.succeeded") - _first(events, "run.started")
+    return {
+        "node_executions": executions,
+        "wall_s": wall,
+        "run_span_s": span,
+        "node_executions_per_s": executions / wall,
+        "node_executions_per_s_in_run": executions / span,
+    }
+
+
+def _branch_times(events: list[dict[str, Any]], event_type: str) -> list[float]:
+    """Sorted timestamps of ``event_type`` events of the fan-out branches (``f1``...)."""
+    return sorted(
+        _timestamp(e)
+        for e in events
+        if e["type"] == event_type and str(e["payload"].get("node_id", "")).startswith("f")
+    )
+
+
+async def fan_out_fan_in_run(
+    client: httpx.AsyncClient, state: StackState, width: int
+) -> dict[str, Any]:
+    """One run of ``start -> width parallel no-op nodes -> join (fan-in all) -> end``.
+
+    Fan-out to fan-in latency: from the start's ``node.routed`` (its routing fires all
+    ``width`` connectors) to the join's ``node.queued`` (the last branch's token completes the
+    ``all`` fan-in). Phases, all from the start's ``node.routed``: the branches are queued and
+    pass through inline in that same orchestrator transaction (``last_branch_done_ms``); the
+    router's decisions for them come back one by one (``first/last_branch_routed_ms``) and each
+    takes the run-row lock in turn (``branch_routed_gap_p50_ms`` apart).
+    """
+    rss_before = service_rss_mb(state).get("orchestrator", 0.0)
+    run, events, wall = await _run_to_end(client, fan_out_fan_in(width), timeout=1800)
+    rss_after = service_rss_mb(state).get("orchestrator", 0.0)
+    fanned_out = _first(events, "node.routed", "start")
+    joined = _first(events, "node.queued", "join")
+    done = _branch_times(events, "node.succeeded")
+    routed = _branch_times(events, "node.routed")
+    if len(done) != width or len(routed) != width:
+        raise RuntimeError(f"fan-out run: {len(done)} of {width} branches succeeded")
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(routed)]
+    return {
+        "width": width,
+        **_throughput(run, events, wall),
+        "fan_out_to_fan_in_ms": (joined - fanned_out) * 1000,
+        "first_branch_done_ms": (done[0] - fanned_out) * 1000,
+        "last_branch_done_ms": (done[-1] - fanned_out) * 1000,
+        "first_branch_routed_ms": (routed[0] - fanned_out) * 1000,
+        "last_branch_routed_ms": (routed[-1] - fanned_out) * 1000,
+        "branch_routed_gap_p50_ms": _percentile(gaps, 0.5) if gaps else 0.0,
+        "orchestrator_rss_mb": {"before": rss_before, "after": rss_after},
+    }
+
+
+async def _sample_peak_rss(pid: int, peak: list[float], every: float = 0.5) -> None:
+    """Keep ``peak[0]`` at the highest RSS (MiB) of ``pid`` seen until cancelled."""
+    process = psutil.Process(pid)
+    while True:
+        try:
+            peak[0] = max(peak[0], process.memory_info().rss / 2**20)
+        except psutil.NoSuchProcess:
+            return
+        await asyncio.sleep(every)
+
+
+async def loop_run(client: httpx.AsyncClient, state: StackState, executions: int) -> dict[str, Any]:
+    """One run of ``start -> a -> loop -> (back to a | end)`` sized to ``executions``.
+
+    Hops are the gaps between consecutive ``node.succeeded`` events inside the loop (``a`` and
+    ``loop``); the orchestrator's RSS is read right before and right after the run and sampled
+    every 0.5 s in between (peak).
+    """
+    orchestrator = state.services.get("orchestrator")
+    pid = orchestrator.pid if orchestrator is not None else None
+    before = service_rss_mb(state)
+    peak = [before.get("orchestrator", 0.0)]
+    sampler = asyncio.create_task(_sample_peak_rss(pid, peak)) if pid else None
+    try:
+        run, events, wall = await _run_to_end(client, counted_loop(executions), timeout=3600)
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+    after = service_rss_mb(state)
+    done = [
+        _timestamp(e)
+        for e in events
+        if e["type"] == "node.succeeded" and e["payload"].get("node_id") in ("a", "loop")
+    ]
+    window = min(1000, len(done) // 2)
+    orchestrator_after = after.get("orchestrator", 0.0)
+    return {
+        **_throughput(run, events, wall),
+        "events": len(events),
+        "hop": _hop_stats(done),
+        "hop_window": window,
+        "hop_first": _hop_stats(done[: window + 1]),
+        "hop_last": _hop_stats(done[-window - 1 :]),
+        "orchestrator_rss_mb": {
+            "before": before.get("orchestrator", 0.0),
+            "peak": max(peak[0], orchestrator_after),
+            "after": orchestrator_after,
+        },
+        "rss_before_mb": before,
+        "rss_after_mb": after,
     }
 
 
@@ -125,12 +274,25 @@ def service_rss_mb(state: StackState) -> dict[str, float]:
     return rss
 
 
-async def run_all(state: StackState, *, chain: int, runs: int, run_length: int) -> dict[str, Any]:
-    """Every figure, raw limits first."""
+async def run_all(
+    state: StackState,
+    *,
+    chain: int,
+    runs: int,
+    run_length: int,
+    fanout: int = 1000,
+    loop: int = 10_000,
+) -> dict[str, Any]:
+    """Every figure, raw limits first; ``fanout``/``loop`` of 0 skip those workloads."""
     nats_url = state.infra["nats"].url
     database_url = state.infra["postgres"].url
     results: dict[str, Any] = {
-        "machine": {"cpus": psutil.cpu_count(), "memory_gib": psutil.virtual_memory().total / 2**30}
+        "machine": {
+            "cpus": psutil.cpu_count(),
+            "memory_gib": psutil.virtual_memory().total / 2**30,
+            # other work on the machine skews every figure: recorded, not corrected for
+            "load_avg_1m_before": psutil.getloadavg()[0],
+        }
     }
     results["rss_idle_mb"] = service_rss_mb(state)
     results["raw"] = {
@@ -142,7 +304,12 @@ async def run_all(state: StackState, *, chain: int, runs: int, run_length: int) 
     async with httpx.AsyncClient(base_url=state.gateway_url or "", timeout=60) as client:
         results["node_hop"] = await node_hop_latency(client, chain)
         results["concurrent"] = await concurrent_runs(client, runs, run_length)
+        if fanout:
+            results["fan_out"] = await fan_out_fan_in_run(client, state, fanout)
+        if loop:
+            results["loop"] = await loop_run(client, state, loop)
     results["rss_after_mb"] = service_rss_mb(state)
+    results["machine"]["load_avg_1m_after"] = psutil.getloadavg()[0]
     return results
 
 
@@ -174,6 +341,47 @@ def table(results: dict[str, Any]) -> str:
             f"({conc['succeeded']}/{conc['runs']} succeeded)",
         ),
     ]
+    if fan := results.get("fan_out"):
+        label = f"fan-out/fan-in, {fan['width']:,} branches"
+        rows += [
+            (f"{label}: wall time", f"{fan['wall_s']:.2f} s ({fan['node_executions']:,} exec)"),
+            (
+                f"{label}: executions/s",
+                f"{fan['node_executions_per_s']:,.0f} /s "
+                f"(in-run span {fan['node_executions_per_s_in_run']:,.0f} /s)",
+            ),
+            (f"{label}: fan-out -> fan-in", f"{fan['fan_out_to_fan_in_ms']:,.0f} ms"),
+            (
+                f"{label}: branches queued+done / routed",
+                f"{fan['last_branch_done_ms']:,.0f} ms / {fan['first_branch_routed_ms']:,.0f}"
+                f"-{fan['last_branch_routed_ms']:,.0f} ms "
+                f"({fan['branch_routed_gap_p50_ms']:.1f} ms apart)",
+            ),
+            (
+                f"{label}: orchestrator RSS",
+                f"{fan['orchestrator_rss_mb']['before']:.0f} -> "
+                f"{fan['orchestrator_rss_mb']['after']:.0f} MiB",
+            ),
+        ]
+    if lp := results.get("loop"):
+        label = f"loop, {lp['node_executions']:,} executions"
+        rss = lp["orchestrator_rss_mb"]
+        rows += [
+            (f"{label}: hop p50 ({lp['hop']['hops']:,} hops)", f"{lp['hop']['p50_ms']:.2f} ms"),
+            (f"{label}: hop p99", f"{lp['hop']['p99_ms']:.2f} ms"),
+            (
+                f"{label}: hop p50 first/last {lp['hop_window']:,}",
+                f"{lp['hop_first']['p50_ms']:.2f} / {lp['hop_last']['p50_ms']:.2f} ms",
+            ),
+            (
+                f"{label}: executions/s",
+                f"{lp['node_executions_per_s']:,.0f} /s ({lp['wall_s']:.1f} s wall)",
+            ),
+            (
+                f"{label}: orchestrator RSS",
+                f"{rss['before']:.0f} -> {rss['after']:.0f} MiB (peak {rss['peak']:.0f})",
+            ),
+        ]
     for name, mb in sorted(results["rss_after_mb"].items()):
         rows.append(
             (
@@ -186,20 +394,46 @@ def table(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``llmctl bench [--home DIR] [--chain N] [--runs N] [--run-length N] [--json-out FILE]``."""
+    """``llmctl bench [--home DIR] [--chain N] [--runs N] [--run-length N] [--fanout N]
+    [--loop N] [--json-out FILE]``."""
     parser = argparse.ArgumentParser(prog="llmctl bench", description=__doc__)
     parser.add_argument("--home", default=".llmctl", help="stack home of a running `llmctl up`")
     parser.add_argument("--chain", type=int, default=200, help="no-op nodes in the latency chain")
     parser.add_argument("--runs", type=int, default=50, help="concurrent runs for throughput")
     parser.add_argument("--run-length", type=int, default=20, help="no-op nodes per concurrent run")
+    parser.add_argument(
+        "--fanout",
+        type=int,
+        default=1000,
+        help="parallel no-op branches in the fan-out/fan-in run (0 skips it)",
+    )
+    parser.add_argument(
+        "--loop",
+        type=int,
+        default=10_000,
+        help="node executions of the loop run, at most 10,000 (0 skips it)",
+    )
     parser.add_argument("--json-out", type=Path, help="also write the JSON figures to this file")
     args = parser.parse_args(argv)
+    if args.fanout < 0 or args.loop < 0 or args.loop > HARD_EXECUTION_CAP:
+        parser.error(f"--fanout must be >= 0 and --loop between 0 and {HARD_EXECUTION_CAP}")
+    if 0 < args.loop < 4:
+        parser.error("--loop needs at least 4 node executions (start, a, loop, end)")
+    if args.fanout > MAX_FAN_OUT:
+        parser.error(f"--fanout is at most {MAX_FAN_OUT} (5,000 nodes per flowchart)")
     state = StackState.read(Path(args.home) / STATE_FILE)
     if state is None or state.phase != "running" or not state.gateway_url:
         print(f"llmctl bench: no running stack in {args.home}; start one with `llmctl up --detach`")
         return 1
     results = asyncio.run(
-        run_all(state, chain=args.chain, runs=args.runs, run_length=args.run_length)
+        run_all(
+            state,
+            chain=args.chain,
+            runs=args.runs,
+            run_length=args.run_length,
+            fanout=args.fanout,
+            loop=args.loop,
+        )
     )
     text = json.dumps(results, indent=2)
     print(text)
