@@ -8,6 +8,7 @@ durable push consumers in deliver groups with explicit acknowledgement.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,7 +24,19 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from llmctl_contracts import subjects
 
-__all__ = ["STREAMS", "Bus", "MessageHandler", "RawRequestHandler", "StreamSpec"]
+__all__ = [
+    "DEFAULT_ACK_WAIT_SECONDS",
+    "STREAMS",
+    "Bus",
+    "MessageHandler",
+    "RawRequestHandler",
+    "StreamSpec",
+    "reconcile_durable",
+]
+
+DEFAULT_ACK_WAIT_SECONDS = 10.0
+"""How long a message delivered to a consumer that died waits before redelivery (a live
+handler keeps its message in progress, so this bounds only crash recovery)."""
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +97,7 @@ class Bus:
             graceful_timeout=5.0,
         )
         self._started = False
-        self._durables: list[tuple[str, str]] = []
+        self._durables: list[tuple[str, str, float]] = []
 
     @property
     def nc(self) -> NatsClient:
@@ -100,8 +113,8 @@ class Bus:
         """Connect, declare streams and start every registered consumer."""
         await self.broker.connect()
         await ensure_streams(self.js)
-        for stream, durable in self._durables:
-            await _drop_if_not_push_group(self.js, stream, durable)
+        for stream, durable, ack_wait in self._durables:
+            await reconcile_durable(self.nc, stream, durable, ack_wait_seconds=ack_wait)
         await self.broker.start()
         self._started = True
 
@@ -118,7 +131,7 @@ class Bus:
         handler: MessageHandler,
         *,
         stream: str,
-        ack_wait_seconds: float = 30.0,
+        ack_wait_seconds: float = DEFAULT_ACK_WAIT_SECONDS,
         max_workers: int = 1,
         max_ack_pending: int = 1_000,
     ) -> None:
@@ -148,7 +161,7 @@ class Bus:
                 beat.cancel()
             await msg.ack()
 
-        self._durables.append((stream, durable))
+        self._durables.append((stream, durable, ack_wait_seconds))
         # A durable push consumer with a deliver group (``queue``): the server pushes each
         # message the moment it is stored (no long-poll round trips), and every replica of the
         # service joins the same group, so the work is shared and survives restarts.
@@ -210,12 +223,18 @@ async def ensure_streams(js: JetStreamContext) -> None:
             await js.update_stream(config=config)
 
 
-async def _drop_if_not_push_group(js: JetStreamContext, stream: str, durable: str) -> None:
-    """Delete a durable of the same name with another shape (e.g. a former pull consumer).
+async def reconcile_durable(
+    nc: NatsClient, stream: str, durable: str, *, ack_wait_seconds: float
+) -> None:
+    """Bring an existing durable to the shape this code declares.
 
-    Safe: work-queue messages stay in the stream until acknowledged, and consumers are
+    A durable of another shape (e.g. a former pull consumer) is deleted and recreated: safe,
+    because work-queue messages stay in the stream until acknowledged and consumers are
     idempotent (inbox), so a recreated consumer redelivering old events has no second effect.
+    A durable whose ack wait differs is updated in place (the server keeps the old value when
+    a consumer is merely declared again).
     """
+    js = nc.jetstream()
     try:
         info = await js.consumer_info(stream, durable)
     except NotFoundError:
@@ -223,6 +242,19 @@ async def _drop_if_not_push_group(js: JetStreamContext, stream: str, durable: st
     if info.config.deliver_group != durable:
         logger.warning("recreating consumer %s on %s as a push deliver group", durable, stream)
         await js.delete_consumer(stream, durable)
+        return
+    if info.config.ack_wait == ack_wait_seconds:
+        return
+    config = info.config
+    config.ack_wait, config.name = ack_wait_seconds, durable
+    request = {"stream_name": stream, "config": config.as_dict(), "action": "update"}
+    reply = await nc.request(
+        f"$JS.API.CONSUMER.CREATE.{stream}.{durable}", json.dumps(request).encode(), timeout=5
+    )
+    error = json.loads(reply.data).get("error")
+    if error:
+        raise RuntimeError(f"cannot update consumer {durable} on {stream}: {error}")
+    logger.info("consumer %s on %s: ack wait now %gs", durable, stream, ack_wait_seconds)
 
 
 async def connect_raw(nats_url: str, **kwargs: Any) -> NatsClient:
