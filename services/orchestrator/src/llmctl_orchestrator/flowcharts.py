@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 import msgspec
@@ -24,6 +25,9 @@ from .validation import clamp_fan_in, validate_flowchart
 
 __all__ = ["FlowchartRepository", "not_found"]
 
+GRAPH_CACHE_SIZE = 256
+"""Flowchart versions whose indexed graph the orchestrator keeps in memory."""
+
 
 def not_found(what: str, ident: str) -> RpcError:
     """The ``not_found`` error for one entity."""
@@ -44,7 +48,7 @@ class FlowchartRepository:
         self._store = persistence.event_store
         self._outbox = persistence.outbox
         self._relay = persistence.relay
-        self._graphs: dict[tuple[str, int], FlowchartGraph] = {}
+        self._graphs: OrderedDict[tuple[str, int], FlowchartGraph] = OrderedDict()
 
     async def create(self, request: CreateFlowchart) -> FlowchartRecord:
         """Validate and store a new flowchart at version 1."""
@@ -146,10 +150,12 @@ class FlowchartRepository:
         )
 
     async def graph(self, flowchart_id: str, version: int) -> FlowchartGraph:
-        """The indexed graph of one pinned version (cached; versions are immutable)."""
+        """The indexed graph of one pinned version (cached, least recently used dropped first;
+        versions are immutable)."""
         key = (flowchart_id, version)
         cached = self._graphs.get(key)
         if cached is not None:
+            self._graphs.move_to_end(key)
             return cached
         async with self._db.engine.connect() as conn:
             raw = (
@@ -162,4 +168,6 @@ class FlowchartRepository:
             ).scalar_one()
         graph = FlowchartGraph.build(msgspec.json.decode(raw, type=FlowchartDefinition))
         self._graphs[key] = graph
+        if len(self._graphs) > GRAPH_CACHE_SIZE:
+            self._graphs.popitem(last=False)  # least recently used
         return graph
