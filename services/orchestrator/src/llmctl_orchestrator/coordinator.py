@@ -309,6 +309,12 @@ class RunCoordinator:
         context = build_context(writer.state, graph, activation, run=meta, node_run_id=node_run_id)
         node_type = type(node).__struct_config__.tag
         assert isinstance(node_type, str)
+        # an inline node that runs now is written once, finished (one statement, not two)
+        inline_output = (
+            _inline_output(context)
+            if isinstance(node, _INLINE) and writer.current_status not in _HOLDING
+            else None
+        )
         await writer.conn.execute(
             sa.insert(node_runs).values(
                 id=node_run_id,
@@ -316,9 +322,12 @@ class RunCoordinator:
                 node_id=node.id,
                 node_type=node_type,
                 execution_index=activation.execution_index,
-                status=NodeRunStatus.QUEUED.value,
-                attempt=0,
+                status=NodeRunStatus.QUEUED.value
+                if inline_output is None
+                else NodeRunStatus.SUCCEEDED.value,
+                attempt=0 if inline_output is None else 1,
                 input_context=context,
+                output=inline_output,
             )
         )
         writer.emit(
@@ -333,7 +342,19 @@ class RunCoordinator:
             ),
             node_run_id=node_run_id,
         )
-        await self._launch(writer, graph, node, node_run_id, context)
+        if inline_output is None:
+            await self._launch(writer, graph, node, node_run_id, context)
+        else:
+            await self._succeed(
+                writer,
+                graph,
+                node,
+                node_run_id,
+                inline_output,
+                NodeRunStatus.SUCCEEDED,
+                context,
+                persisted=True,
+            )
 
     async def _launch(
         self,
@@ -497,7 +518,10 @@ class RunCoordinator:
         context: dict[str, Any],
         *,
         warnings: list[str] | None = None,
+        persisted: bool = False,
     ) -> None:
+        """Record a node run's success and ask for its routing (``persisted``: its row was
+        written finished already)."""
         writer.emit(
             MessageType.NODE_SUCCEEDED,
             NodeSucceeded(
@@ -509,10 +533,11 @@ class RunCoordinator:
             ),
             node_run_id=node_run_id,
         )
-        values: dict[str, Any] = {"status": status.value, "output": output}
-        if isinstance(node, _INLINE):
-            values["attempt"] = 1
-        await self.update_node_run(writer.conn, node_run_id, **values)
+        if not persisted:
+            values: dict[str, Any] = {"status": status.value, "output": output}
+            if isinstance(node, _INLINE):
+                values["attempt"] = 1
+            await self.update_node_run(writer.conn, node_run_id, **values)
         self.route(writer, graph, node, node_run_id, output, context)
 
     def route(
