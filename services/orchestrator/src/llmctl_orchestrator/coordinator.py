@@ -65,6 +65,7 @@ from .engine import (
 from .engine.context import build_context
 from .flowcharts import FlowchartRepository
 from .queries import run_record
+from .step_groups import QueuedStep, StepGroups
 from .tables import node_runs, runs, timers
 from .workers import tell_workers_to_stop, worker_for
 from .writer import RunWriter
@@ -124,6 +125,7 @@ class RunCoordinator:
         self._bus = bus
         self._timeout_grace = timeout_grace_seconds
         self.on_wake: Callable[[datetime], None] | None = None
+        self._groups = StepGroups(self._process_group)
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -257,17 +259,50 @@ class RunCoordinator:
         await self._step(envelope, "orchestrator.route", step)
 
     async def _step(self, envelope: Envelope, inbox_scope: str, body: Step) -> None:
-        """Run ``body`` once per message, in one transaction, on the locked run."""
+        """Run ``body`` once per message on the locked run, in a transaction it may share with
+        other messages of the same run that arrived meanwhile (group commit)."""
         assert envelope.run_id is not None
+        await self._groups.submit(envelope.run_id, QueuedStep(envelope, inbox_scope, body))
+
+    async def _process_group(self, run_id: str, group: list[QueuedStep]) -> None:
+        """One transaction for the group; if it fails, each message alone (so one message
+        that cannot be processed does not hold the others back)."""
+        try:
+            await self._transaction(run_id, group)
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].settle(exc)
+                return
+            for step in group:
+                try:
+                    await self._transaction(run_id, [step])
+                except Exception as single:
+                    step.settle(single)
+                else:
+                    step.settle()
+            return
+        for step in group:
+            step.settle()
+
+    async def _transaction(self, run_id: str, group: list[QueuedStep]) -> None:
         writer: RunWriter | None = None
         async with self._db.transaction() as conn:
-            if not await self._inbox.claim(conn, inbox_scope, envelope.idempotency_key):
+            claimed = [
+                step
+                for step in group
+                if await self._inbox.claim(conn, step.inbox_scope, step.envelope.idempotency_key)
+            ]
+            if not claimed:
                 return
-            loaded = await self.lock_run(conn, envelope.run_id, Trace.caused_by(envelope))
+            loaded = await self.lock_run(conn, run_id, Trace.caused_by(claimed[0].envelope))
             if loaded is None:
                 return
             writer, graph, meta = loaded
-            await body(writer, graph, meta)
+            for step in claimed:
+                if writer.current_status in _TERMINAL_RUN:
+                    break  # a terminal run takes no more effects (the claims stay)
+                writer.trace = Trace.caused_by(step.envelope)
+                await step.body(writer, graph, meta)
             pending = await writer.flush()
         await self.after_commit(writer, pending)
 
