@@ -18,9 +18,9 @@ from llmctl_orchestrator.engine import (
     RunState,
     completion,
     effective_history,
+    events_before,
     replay,
     rewound_state,
-    superseded_ranges,
     unconsumed_tokens,
 )
 
@@ -190,7 +190,7 @@ def test_replay_applies_a_rewind_like_the_live_path(driver: Driver, graph_of: An
     queued_b = next(
         e for e in history if e.type == MessageType.NODE_QUEUED and e.payload.node_id == "b"
     )
-    before = [e for e in history if e.sequence < queued_b.sequence]
+    before = events_before(history, queued_b.sequence)
     d.state = rewound_state(d.graph, before, d.state)
     d.emit(
         MessageType.RUN_REWOUND,
@@ -205,7 +205,9 @@ def test_replay_applies_a_rewind_like_the_live_path(driver: Driver, graph_of: An
     assert "b" in d.state.tokens  # the token b consumed is back
     assert d.state.execution_counts["j"] == 1  # counters survive the rewind
     assert replay(d.graph, d.events) == d.state
-    assert superseded_ranges(d.events) == [(queued_b.sequence, len(d.events) - 1)]
+    rewound = d.events[-1].payload
+    assert (rewound.from_sequence, rewound.to_sequence) == (queued_b.sequence, len(d.events) - 1)
+    assert effective_history(d.events)[-2].sequence == queued_b.sequence - 1
 
 
 def test_retry_backoff_doubles_and_is_capped() -> None:

@@ -11,7 +11,7 @@ from .activation import (
 )
 from .evolve import evolve
 from .graph import FlowchartGraph
-from .replay import RunEvent, effective_history, replay, rewound_state, superseded_ranges
+from .replay import RunEvent, effective_history, events_before, replay, rewound_state
 from .state import RunState, Token
 
 __all__ = [
@@ -23,12 +23,12 @@ __all__ = [
     "Token",
     "completion",
     "effective_history",
+    "events_before",
     "evolve",
     "fired_targets",
     "next_activation",
     "replay",
     "rewound_state",
     "start_activation",
-    "superseded_ranges",
     "unconsumed_tokens",
 ]

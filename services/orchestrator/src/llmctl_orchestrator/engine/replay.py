@@ -13,7 +13,7 @@ from .evolve import evolve
 from .graph import FlowchartGraph
 from .state import RunState
 
-__all__ = ["RunEvent", "effective_history", "replay", "rewound_state", "superseded_ranges"]
+__all__ = ["RunEvent", "effective_history", "events_before", "replay", "rewound_state"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,11 @@ class RunEvent:
     sequence: int
     type: str
     payload: Any
+
+
+def events_before(events: list[RunEvent], sequence: int) -> list[RunEvent]:
+    """The events of ``events`` that precede ``sequence``."""
+    return [e for e in events if e.sequence < sequence]
 
 
 def rewound_state(graph: FlowchartGraph, before: list[RunEvent], current: RunState) -> RunState:
@@ -43,7 +48,7 @@ def replay(graph: FlowchartGraph, events: Iterable[RunEvent]) -> RunState:
     for event in events:
         if event.type == MessageType.RUN_REWOUND:
             rewind: RunRewound = event.payload
-            effective = [e for e in effective if e.sequence < rewind.from_sequence]
+            effective = events_before(effective, rewind.from_sequence)
             state = rewound_state(graph, effective, state)
         else:
             evolve(state, graph, event.type, event.payload)
@@ -57,15 +62,6 @@ def effective_history(events: Iterable[RunEvent]) -> list[RunEvent]:
     for event in events:
         if event.type == MessageType.RUN_REWOUND:
             rewind: RunRewound = event.payload
-            effective = [e for e in effective if e.sequence < rewind.from_sequence]
+            effective = events_before(effective, rewind.from_sequence)
         effective.append(event)
     return effective
-
-
-def superseded_ranges(events: Iterable[RunEvent]) -> list[tuple[int, int]]:
-    """``(from, to)`` sequence ranges that rewinds superseded."""
-    return [
-        (e.payload.from_sequence, e.payload.to_sequence)
-        for e in events
-        if e.type == MessageType.RUN_REWOUND
-    ]
