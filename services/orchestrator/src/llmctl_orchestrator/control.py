@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts import (
     ContractError,
@@ -40,7 +39,6 @@ from llmctl_contracts import (
 )
 from llmctl_contracts.events import NodeRequeued, NodeSkipped, RunRewound
 from llmctl_contracts.rpc import ControlRun, RunRecord
-from llmctl_libs.messages import Trace
 from llmctl_libs.rpc import RpcError
 from llmctl_libs.service import Persistence
 
@@ -49,13 +47,14 @@ from .engine import (
     EngineError,
     FlowchartGraph,
     effective_history,
+    events_before,
     rewound_state,
     start_activation,
 )
 from .flowcharts import not_found
 from .history import run_events
 from .queries import run_record
-from .tables import node_runs, runs
+from .tables import node_runs
 from .writer import RunWriter
 
 __all__ = ["RunControl"]
@@ -117,18 +116,17 @@ class RunControl:
             )
         writer: RunWriter | None = None
         async with self._db.transaction() as conn:
-            correlation_id = await _correlation_id(conn, request.run_id)
-            if correlation_id is None:
-                raise not_found("run", request.run_id)
             key = f"control:{request.run_id}:{request.request_id}"
+            loaded = await self._coordinator.lock_run(
+                conn,
+                request.run_id,
+                causation_id=key,
+                request_id=request.request_id,
+                terminal_too=True,
+            )
+            if loaded is None:
+                raise not_found("run", request.run_id)
             if await self._inbox.claim(conn, "orchestrator.control", key):
-                trace = Trace(
-                    correlation_id=correlation_id, causation_id=key, request_id=request.request_id
-                )
-                loaded = await self._coordinator.lock_run(
-                    conn, request.run_id, trace, terminal_too=True
-                )
-                assert loaded is not None  # it exists, and terminal runs are loaded too
                 writer, graph, meta = loaded
                 status = writer.current_status
                 if status not in _ALLOWED_FROM[request.action]:
@@ -339,7 +337,7 @@ class RunControl:
             if e.type == MessageType.NODE_QUEUED and e.sequence >= queued.sequence
         ]
         cancelled = await coordinator.cancel_node_runs(writer, everything=True)
-        before = [e for e in history if e.sequence < queued.sequence]
+        before = events_before(history, queued.sequence)
         writer.replace_state(rewound_state(graph, before, writer.state))
         writer.emit(
             MessageType.RUN_REWOUND,
@@ -399,12 +397,3 @@ class RunControl:
         ]
         await self._requeue(writer, again, request_id)
         await self._reroute_unrouted(writer, graph, request_id)
-
-
-async def _correlation_id(conn: AsyncConnection, run_id: str) -> str | None:
-    """The run's correlation id, locking its row (``None``: no such run)."""
-    result = await conn.execute(
-        sa.select(runs.c.correlation_id).where(runs.c.id == run_id).with_for_update()
-    )
-    value = result.scalar_one_or_none()
-    return None if value is None else str(value)

@@ -722,9 +722,19 @@ class RunCoordinator:
         }
 
     async def lock_run(
-        self, conn: AsyncConnection, run_id: str, trace: Trace, *, terminal_too: bool = False
+        self,
+        conn: AsyncConnection,
+        run_id: str,
+        trace: Trace | None = None,
+        *,
+        causation_id: str | None = None,
+        request_id: str | None = None,
+        terminal_too: bool = False,
     ) -> tuple[RunWriter, FlowchartGraph, dict[str, Any]] | None:
         """Lock a run's row and load its state.
+
+        The writer's trace is ``trace``, or else the run's correlation id with
+        ``causation_id``/``request_id`` (for steps not caused by a bus message).
 
         Returns:
             ``None`` when the run is missing, or terminal unless ``terminal_too``.
@@ -734,6 +744,10 @@ class RunCoordinator:
         ).first()
         if row is None or (row.status in _TERMINAL_RUN and not terminal_too):
             return None
+        if trace is None:
+            trace = Trace(
+                correlation_id=row.correlation_id, causation_id=causation_id, request_id=request_id
+            )
         state = msgspec.msgpack.decode(row.state, type=RunState)
         graph = await self._flowcharts.graph(row.flowchart_id, row.flowchart_version)
         writer = self._writer(conn, graph, run_id, row.last_sequence, state, trace, row.status)
@@ -743,35 +757,25 @@ class RunCoordinator:
             self._run_meta(run_id, row.flowchart_id, row.flowchart_version, dict(row.input)),
         )
 
-    @staticmethod
-    async def node_run(conn: AsyncConnection, node_run_id: str) -> Any:
-        """Node id, status, attempt, input context and output of one node run (or ``None``)."""
-        return (
-            await conn.execute(
-                sa.select(
-                    node_runs.c.id,
-                    node_runs.c.run_id,
-                    node_runs.c.node_id,
-                    node_runs.c.status,
-                    node_runs.c.attempt,
-                    node_runs.c.input_context,
-                    node_runs.c.output,
-                    node_runs.c.superseded,
-                ).where(node_runs.c.id == node_run_id)
-            )
-        ).first()
+    @classmethod
+    async def node_run(cls, conn: AsyncConnection, node_run_id: str) -> Any:
+        """One node run's row (see ``node_runs_by_id``), or ``None``."""
+        return (await cls.node_runs_by_id(conn, [node_run_id])).get(node_run_id)
 
     @staticmethod
     async def node_runs_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Any]:
-        """Node id, status, attempt, input context and output of node runs, by node run id."""
+        """Run, node, status, attempt, input context, output and superseded flag of node runs,
+        by node run id."""
         rows = await conn.execute(
             sa.select(
                 node_runs.c.id,
+                node_runs.c.run_id,
                 node_runs.c.node_id,
                 node_runs.c.status,
                 node_runs.c.attempt,
                 node_runs.c.input_context,
                 node_runs.c.output,
+                node_runs.c.superseded,
             ).where(node_runs.c.id.in_(ids))
         )
         return {row.id: row for row in rows}

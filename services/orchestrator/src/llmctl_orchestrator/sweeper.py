@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from llmctl_contracts import ErrorBody, ErrorCode, RunStatus
-from llmctl_libs.messages import Trace
 from llmctl_libs.service import Persistence
 
 from .coordinator import RunCoordinator, is_running
@@ -93,7 +92,7 @@ class TimerSweeper:
         async with self._db.engine.connect() as conn:
             overdue = (
                 await conn.execute(
-                    sa.select(runs.c.id, runs.c.correlation_id)
+                    sa.select(runs.c.id)
                     .where(runs.c.deadline_at < now, runs.c.status.in_(_ACTIVE))
                     .limit(_BATCH)
                 )
@@ -112,16 +111,15 @@ class TimerSweeper:
             )
         acted = 0
         for run in overdue:
-            acted += await self._fail_overdue(run.id, run.correlation_id)
+            acted += await self._fail_overdue(run.id)
         for timer_id in due:
             acted += await self._fire(timer_id)
         return acted
 
-    async def _fail_overdue(self, run_id: str, correlation_id: str) -> int:
+    async def _fail_overdue(self, run_id: str) -> int:
         coordinator = self._coordinator
-        trace = Trace(correlation_id=correlation_id, causation_id=f"deadline:{run_id}")
         async with self._db.transaction() as conn:
-            loaded = await coordinator.lock_run(conn, run_id, trace)
+            loaded = await coordinator.lock_run(conn, run_id, causation_id=f"deadline:{run_id}")
             if loaded is None:
                 return 0  # finished meanwhile (or another replica failed it)
             writer, graph, _meta = loaded
@@ -147,15 +145,9 @@ class TimerSweeper:
             if timer is None:
                 return 0  # another replica has it
             await conn.execute(sa.delete(timers).where(timers.c.id == timer_id))
-            correlation = (
-                await conn.execute(
-                    sa.select(runs.c.correlation_id).where(runs.c.id == timer.run_id)
-                )
-            ).scalar_one_or_none()
-            trace = Trace(
-                correlation_id=correlation or timer.run_id, causation_id=f"timer:{timer_id}"
+            loaded = await coordinator.lock_run(
+                conn, timer.run_id, causation_id=f"timer:{timer_id}"
             )
-            loaded = await coordinator.lock_run(conn, timer.run_id, trace)
             if loaded is None:
                 return 0  # the run ended: the timer is moot
             writer, graph, _meta = loaded
