@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from litestar import Request, Response, get, post
 from litestar.exceptions import HTTPException
@@ -291,6 +291,32 @@ _CONTROL_BODY = "Optional reason, recorded in the run's `run.controlled` event"
 _CONTROL_ERRORS = _errors(400, 404, 409, 422, 503, 504)
 
 
+BodyT = TypeVar("BodyT", ControlRunBody, NodeRunControlBody)
+
+
+async def _send_control(
+    request: Request[Any, Any, Any], idempotency_key: str | None, **control: Any
+) -> Response[RunResponse]:
+    """Ask the orchestrator to apply a control request (idempotent by ``Idempotency-Key``,
+    else ``X-Request-ID``) and answer the run as it left it."""
+    ids = request_ids(request.scope)
+    record: RunRecord = await _orchestrator(
+        request,
+        "run.control",
+        ControlRun(request_id=idempotency_key or ids.request_id, **control),
+        RunRecord,
+    )
+    return Response(RunResponse(ok=True, data=record, correlation_id=ids.correlation_id))
+
+
+async def _optional_body(
+    request: Request[Any, Any, Any], body_type: type[BodyT], what: str
+) -> BodyT:
+    """The request's JSON body decoded strictly; an empty body is ``{}``."""
+    raw = await _json_bytes(request)
+    return decode_strict(raw, body_type, what=what) if raw.strip() else body_type()
+
+
 async def _control_run(
     request: Request[Any, Any, Any],
     run_id: str,
@@ -298,25 +324,10 @@ async def _control_run(
     idempotency_key: str | None,
 ) -> Response[RunResponse]:
     """Decode the optional body, ask the orchestrator to apply ``action``, answer the run."""
-    raw = await _json_bytes(request)
-    body = (
-        decode_strict(raw, ControlRunBody, what="control request")
-        if raw.strip()
-        else ControlRunBody()
+    body = await _optional_body(request, ControlRunBody, "control request")
+    return await _send_control(
+        request, idempotency_key, run_id=run_id, action=action, reason=body.reason
     )
-    ids = request_ids(request.scope)
-    record: RunRecord = await _orchestrator(
-        request,
-        "run.control",
-        ControlRun(
-            run_id=run_id,
-            action=action,
-            request_id=idempotency_key or ids.request_id,
-            reason=body.reason,
-        ),
-        RunRecord,
-    )
-    return Response(RunResponse(ok=True, data=record, correlation_id=ids.correlation_id))
 
 
 @post(
@@ -392,12 +403,7 @@ async def _control_node_run(
     idempotency_key: str | None,
 ) -> Response[RunResponse]:
     """Decode the optional body, ask the orchestrator to apply ``action``, answer the run."""
-    raw = await _json_bytes(request)
-    body = (
-        decode_strict(raw, NodeRunControlBody, what="node run control request")
-        if raw.strip()
-        else NodeRunControlBody()
-    )
+    body = await _optional_body(request, NodeRunControlBody, "node run control request")
     if body.output is not None and action != "skip":
         raise ContractError(
             ErrorBody(
@@ -406,21 +412,15 @@ async def _control_node_run(
                 details=[FieldError(field="output", reason="only allowed for skip")],
             )
         )
-    ids = request_ids(request.scope)
-    record: RunRecord = await _orchestrator(
+    return await _send_control(
         request,
-        "run.control",
-        ControlRun(
-            run_id=run_id,
-            action=action,
-            request_id=idempotency_key or ids.request_id,
-            reason=body.reason,
-            node_run_id=node_run_id,
-            output=body.output,
-        ),
-        RunRecord,
+        idempotency_key,
+        run_id=run_id,
+        action=action,
+        reason=body.reason,
+        node_run_id=node_run_id,
+        output=body.output,
     )
-    return Response(RunResponse(ok=True, data=record, correlation_id=ids.correlation_id))
 
 
 @post(
