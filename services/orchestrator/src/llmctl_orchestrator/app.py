@@ -19,7 +19,7 @@ from .queries import RunQueries
 from .sweeper import TimerSweeper
 from .tables import SCHEMA
 
-__all__ = ["CONSUMER_WORKERS", "DEFINITION", "setup"]
+__all__ = ["CONSUMER_WORKERS", "DEFINITION", "TIMEOUT_GRACE_ENV", "setup", "timeout_grace_from_env"]
 
 # Messages handled concurrently per consumer; steps of one run are serialized by its row lock.
 CONSUMER_WORKERS = 8
@@ -34,7 +34,7 @@ async def setup(ctx: ServiceContext) -> None:
     persistence = ctx.require_persistence()
     flowcharts = FlowchartRepository(persistence)
     bus = ctx.bus
-    grace = _timeout_grace()
+    grace = timeout_grace_from_env()
     coordinator = RunCoordinator(persistence, flowcharts, bus, timeout_grace_seconds=grace)
     queries = RunQueries(persistence)
     rpc = subjects.rpc
@@ -72,7 +72,8 @@ async def setup(ctx: ServiceContext) -> None:
     )
 
 
-def _timeout_grace() -> float:
+def timeout_grace_from_env() -> float:
+    """The node timeout grace from the environment; a clear exit when it is not a number >= 0."""
     raw = os.environ.get(TIMEOUT_GRACE_ENV, "15")
     try:
         grace = float(raw)
