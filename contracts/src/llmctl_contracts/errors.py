@@ -17,6 +17,8 @@ class ErrorCode(StrEnum):
     MALFORMED = "malformed"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
+    IDEMPOTENCY_MISMATCH = "idempotency_mismatch"
+    """An ``Idempotency-Key`` was reused with a different request body (HTTP 422)."""
     UNKNOWN_VERSION = "unknown_version"
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"

@@ -8,6 +8,8 @@ __all__ = [
     "EVT_STREAM",
     "EVT_SUBJECTS",
     "cancel_broadcast",
+    "config_event",
+    "config_events_all",
     "control_command",
     "exec_event",
     "exec_events_all",
@@ -60,6 +62,20 @@ def route_events_all() -> str:
 def flowchart_event(flowchart_id: str, action: str) -> str:
     """Flowchart definition events."""
     return f"llmctl.evt.flowchart.{flowchart_id}.{action}"
+
+
+def config_event(entity: str, entity_id: str, action: str) -> str:
+    """Configuration change, e.g. ``llmctl.evt.config.model.<id>.updated``.
+
+    Entities: ``provider``, ``model``, ``runtime_settings``, ``flowchart``. The websocket
+    relays these to clients subscribed to config events as ``config:<entity>:<action>``.
+    """
+    return f"llmctl.evt.config.{entity}.{entity_id}.{action}"
+
+
+def config_events_all() -> str:
+    """Filter for every configuration event."""
+    return "llmctl.evt.config.>"
 
 
 def execute_command(worker: str) -> str:
