@@ -19,6 +19,7 @@ import websockets
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from llmctl_contracts import payload_type, subjects
+from llmctl_contracts.artifacts import ARTIFACT_KIND_BY_NODE_TYPE
 from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_infra.embedded import NatsServer, PostgresServer
 from llmctl_infra.testing import (
@@ -183,6 +184,33 @@ class E2EStack:
         finally:
             await engine.dispose()
         assert replay(graph, events) == msgspec.msgpack.decode(blob, type=RunState)
+        await self.assert_artifacts(run_id, list(live.values()))
+
+    async def assert_artifacts(self, run_id: str, node_runs: list[dict[str, Any]]) -> None:
+        """Exactly one artifact per finished node run, showing the node run as it ended."""
+        response = await self.http.get(f"/api/v1/runs/{run_id}/artifacts", params={"limit": 1000})
+        assert response.status_code == 200, response.text
+        listed = response.json()["data"]
+        by_node_run = {a["node_run_id"]: a for a in listed}
+        assert len(by_node_run) == len(listed), "two artifacts for one node run"
+        finished = {n["id"]: n for n in node_runs if n["status"] in FINISHED_NODE_RUN}
+        assert set(by_node_run) == set(finished)
+        for node_run_id, node_run in finished.items():
+            artifact = by_node_run[node_run_id]
+            content = artifact["content"]
+            assert artifact["status"] == node_run["status"], node_run_id
+            assert artifact["kind"] == ARTIFACT_KIND_BY_NODE_TYPE[node_run["node_type"]]
+            assert artifact["idempotency_key"] == f"artifact:{node_run_id}"
+            assert artifact["superseded"] == node_run["superseded"]
+            if node_run["status"] in ("succeeded", "succeeded_with_warning", "skipped"):
+                assert content["output"] == node_run["output"], node_run_id
+            if node_run["status"] == "failed":
+                assert content["error"] == node_run["error"], node_run_id
+            if node_run["routing_state"] is not None:
+                assert content["routing_state"] == node_run["routing_state"], node_run_id
+            if node_run["node_type"] == "task" and node_run["status"] == "succeeded":
+                assert content["detail"]["messages"], node_run_id
+                assert content["detail"]["model"], node_run_id
 
     async def wait_terminal(self, run_id: str, timeout: float = 120.0) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
@@ -191,6 +219,11 @@ class E2EStack:
                 if run is not None and run["status"] in ("succeeded", "failed", "cancelled"):
                     return run
                 await asyncio.sleep(0.05)
+
+
+FINISHED_NODE_RUN = frozenset(
+    {"succeeded", "succeeded_with_warning", "failed", "cancelled", "skipped"}
+)
 
 
 @pytest.fixture

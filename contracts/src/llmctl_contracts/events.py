@@ -184,6 +184,10 @@ class NodeExecuted(msgspec.Struct, frozen=True, kw_only=True):
     started_at: float | None = None
     finished_at: float | None = None
     worker_id: str | None = None
+    artifact: dict[str, Any] | None = None
+    """What the worker knows of the attempt's final state for the node run's artifact (a task's
+    prompt, model and usage; a special node's domain state). Stored with the artifact only,
+    never copied into the run's events."""
 
 
 class NodeRoutingDecided(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from .artifacts import ArtifactRecord
 from .envelope import Envelope
 from .errors import ErrorEnvelope
 from .flowchart import FlowchartDefinition
@@ -24,6 +25,7 @@ __all__ = ["contract_schemas"]
 def contract_schemas() -> dict[str, dict[str, Any]]:
     """Map of file stem -> JSON Schema for every exported contract."""
     schemas: dict[str, dict[str, Any]] = {
+        "artifact-record": msgspec.json.schema(ArtifactRecord),
         "envelope": msgspec.json.schema(Envelope),
         "error-envelope": msgspec.json.schema(ErrorEnvelope),
         "flowchart-definition": msgspec.json.schema(FlowchartDefinition),

@@ -20,6 +20,8 @@ def test_openapi_document() -> None:
         "/api/v1/runs/{run_id}",
         "/api/v1/runs/{run_id}/node-runs",
         "/api/v1/runs/{run_id}/events",
+        "/api/v1/runs/{run_id}/artifacts",
+        "/api/v1/runs/{run_id}/artifacts/{artifact_id}",
         "/api/v1/runs/{run_id}/pause",
         "/api/v1/runs/{run_id}/resume",
         "/api/v1/runs/{run_id}/cancel",

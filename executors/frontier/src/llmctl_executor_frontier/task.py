@@ -31,6 +31,21 @@ class TaskOutcome:
     output: dict[str, Any]
     usage: dict[str, int] = field(default_factory=dict)
     schema_attempts: int = 1
+    messages: list[dict[str, str]] = field(default_factory=list)
+    model: ModelBinding | None = None
+
+    def artifact(self) -> dict[str, Any]:
+        """The task's final-state artifact detail: the prompt sent (repairs included), the
+        model that answered and what it took (never a credential)."""
+        model = self.model
+        return {
+            "messages": self.messages,
+            "model": None if model is None else model.name,
+            "provider": None if model is None else model.provider,
+            "provider_model_id": None if model is None else model.provider_model_id,
+            "usage": self.usage,
+            "schema_attempts": self.schema_attempts,
+        }
 
 
 async def run_task(
@@ -77,11 +92,21 @@ async def run_task(
             usage[key] = usage.get(key, 0) + value
         if schema is None:
             return TaskOutcome(
-                output={"text": completion.text}, usage=usage, schema_attempts=attempt
+                output={"text": completion.text},
+                usage=usage,
+                schema_attempts=attempt,
+                messages=messages,
+                model=model,
             )
         document, errors = validate_output(completion.text, schema)
         if document is not None:
-            return TaskOutcome(output=document, usage=usage, schema_attempts=attempt)
+            return TaskOutcome(
+                output=document,
+                usage=usage,
+                schema_attempts=attempt,
+                messages=messages,
+                model=model,
+            )
         messages = [
             *messages,
             {"role": "assistant", "content": completion.text},

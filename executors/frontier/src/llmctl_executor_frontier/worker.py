@@ -63,6 +63,7 @@ class FrontierWorker:
                 attempt=command.attempt,
                 succeeded=True,
                 output=outcome.output,
+                artifact=outcome.artifact(),
                 started_at=started,
                 finished_at=time.time(),
                 worker_id=self._worker_id,

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 
 from llmctl_libs.bus import Bus
 
+from .artifact_routes import ARTIFACT_ROUTE_HANDLERS
 from .context import add_id_headers
 from .errors import EXCEPTION_HANDLERS
 from .openapi import openapi_config
@@ -50,7 +51,8 @@ def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Lite
             app.state.bus = None
             await own.stop()
 
-    api = Router(path=API_PREFIX, route_handlers=[*ROUTE_HANDLERS, run_events_socket])
+    handlers = [*ROUTE_HANDLERS, *ARTIFACT_ROUTE_HANDLERS, run_events_socket]
+    api = Router(path=API_PREFIX, route_handlers=handlers)
     return Litestar(
         route_handlers=[api, index],
         exception_handlers=EXCEPTION_HANDLERS,

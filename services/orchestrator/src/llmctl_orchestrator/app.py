@@ -7,11 +7,13 @@ import os
 from pathlib import Path
 
 from llmctl_contracts import subjects
+from llmctl_contracts.artifacts import ListArtifacts
 from llmctl_contracts.rpc import ControlRun, CreateFlowchart, GetById, ListRunEvents, StartRun
 from llmctl_libs.consumer import guarded
 from llmctl_libs.rpc import endpoint
 from llmctl_libs.service import ServiceContext, ServiceDefinition
 
+from .artifact_queries import ArtifactQueries
 from .control import RunControl
 from .coordinator import RunCoordinator
 from .flowcharts import FlowchartRepository
@@ -44,6 +46,9 @@ async def setup(ctx: ServiceContext) -> None:
     endpoint(bus, rpc("orchestrator", "run.get"), GetById, queries.get)
     endpoint(bus, rpc("orchestrator", "run.node_runs"), GetById, queries.node_runs)
     endpoint(bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events)
+    artifact_queries = ArtifactQueries(persistence.database)
+    endpoint(bus, rpc("orchestrator", "run.artifacts"), ListArtifacts, artifact_queries.list)
+    endpoint(bus, rpc("orchestrator", "artifact.get"), GetById, artifact_queries.get)
     control = RunControl(persistence, coordinator)
     sweeper = TimerSweeper(persistence, coordinator)
     ctx.on_start.append(sweeper.start)

@@ -195,6 +195,8 @@ class RunCoordinator:
                 return  # late, stale or superseded: a terminal state is never overwritten
             node = graph.nodes[row.node_id]
             await self.unschedule(writer.conn, "timeout", report.node_run_id, report.attempt)
+            if report.artifact is not None:
+                writer.artifacts.add(report.node_run_id, {"detail": report.artifact})
             if report.succeeded:
                 status = (
                     NodeRunStatus.SUCCEEDED_WITH_WARNING

@@ -9,6 +9,7 @@ from llmctl_libs.store import store_tables
 
 __all__ = [
     "SCHEMA",
+    "artifacts",
     "flowchart_versions",
     "flowcharts",
     "metadata",
@@ -99,3 +100,25 @@ timers = sa.Table(
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("timers_due_idx", "due_at"),
 )
+
+artifacts = sa.Table(
+    "artifacts",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("run_id", sa.Text, nullable=False),
+    sa.Column("node_run_id", sa.Text, nullable=False, unique=True),
+    sa.Column("node_id", sa.Text, nullable=False),
+    sa.Column("node_type", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("content", JSONB, nullable=False),
+    sa.Column("content_sha256", sa.Text, nullable=False),
+    sa.Column("size_bytes", sa.Integer, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
+    sa.Column("request_id", sa.Text, nullable=True),
+    sa.Column("correlation_id", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Index("artifacts_run_idx", "run_id", "node_run_id"),
+)
+"""One final-state artifact per node run (see :mod:`llmctl_orchestrator.artifacts`)."""

@@ -15,6 +15,7 @@ from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.store import NewEvent, Outbox, PendingMessage, PostgresEventStore
 from llmctl_libs.store.outbox import OutboxMessage
 
+from .artifacts import ArtifactPatches
 from .engine import FlowchartGraph, RunState, evolve
 from .tables import runs
 
@@ -33,6 +34,7 @@ class RunWriter:
         stop_node_runs: node runs whose workers must be told to stop once this commits.
         wake_at: earliest timer this transaction scheduled (the local sweeper wakes for it).
         run_values: extra columns of the run row to save (deadline, cleared error...).
+        artifacts: the node-run artifact changes of this transaction (saved on flush).
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class RunWriter:
         self.stop_node_runs: list[str] = []
         self.wake_at: datetime | None = None
         self.run_values: dict[str, Any] = {}
+        self.artifacts = ArtifactPatches()
         self._start_sequence = last_sequence
         self._events: list[NewEvent] = []
         self._messages: list[OutboxMessage] = []
@@ -113,6 +116,7 @@ class RunWriter:
         """Record a run timeline event (``entity.action``), apply it to the state and queue
         its publication."""
         evolve(self.state, self.graph, type_name, payload)
+        self.artifacts.note_event(type_name, payload)
         sequence = self.sequence + 1
         envelope = make_envelope(
             type_name,
@@ -187,4 +191,5 @@ class RunWriter:
             values["outcome"] = self.outcome
         values.update(self.run_values)
         await self.conn.execute(sa.update(runs).where(runs.c.id == self.run_id).values(**values))
+        await self.artifacts.flush(self.conn, self.trace)
         return pending

@@ -1,0 +1,111 @@
+"""Node-run artifacts: exactly one final-state record per node run, written with the step.
+
+Every event that makes a node run final, or changes its final state, adds a *patch* for that
+node run: ``node.succeeded`` (output, warnings), ``node.failed`` (error), ``node.skipped``
+(output), ``node.routed`` (routing state: a decision's evaluation), the cancelled ids of
+``run.failed`` / ``run.succeeded`` / ``run.controlled``, and the worker's own ``detail`` from its
+report (a task's prompt, model and usage; a special node's domain state). At flush, one
+statement upserts one row per patched node run, merging the patch into the stored content and
+taking status, node and run from the ``node_runs`` row, so the artifact always shows the node
+run as it ended. ``UNIQUE(node_run_id)`` and the key ``artifact:<node_run_id>`` keep it to one
+artifact per node run whatever is redelivered or retried. The worker's detail is stored here
+only, never in the run's events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from llmctl_contracts import MessageType
+from llmctl_contracts.artifacts import ARTIFACT_KIND_BY_NODE_TYPE
+from llmctl_libs.messages import Trace
+
+from .tables import SCHEMA
+
+__all__ = ["ArtifactPatches"]
+
+_KIND_CASE = " ".join(
+    f"WHEN '{node_type}' THEN '{kind.value}'"
+    for node_type, kind in ARTIFACT_KIND_BY_NODE_TYPE.items()
+)
+
+_UPSERT = sa.text(
+    f"""
+    WITH patch AS (
+        SELECT p.node_run_id, p.content
+        FROM jsonb_to_recordset(CAST(:patches AS jsonb)) AS p(node_run_id text, content jsonb)
+    )
+    INSERT INTO {SCHEMA}.artifacts AS a (
+        id, run_id, node_run_id, node_id, node_type, kind, status, content,
+        content_sha256, size_bytes, idempotency_key, request_id, correlation_id
+    )
+    SELECT 'art_' || nr.id, nr.run_id, nr.id, nr.node_id, nr.node_type,
+           CASE nr.node_type {_KIND_CASE} ELSE nr.node_type END,
+           nr.status, patch.content,
+           encode(sha256(convert_to(patch.content::text, 'UTF8')), 'hex'),
+           octet_length(patch.content::text),
+           'artifact:' || nr.id, :request_id, :correlation_id
+    FROM patch JOIN {SCHEMA}.node_runs AS nr ON nr.id = patch.node_run_id
+    ON CONFLICT (node_run_id) DO UPDATE SET
+        status = EXCLUDED.status,
+        content = a.content || EXCLUDED.content,
+        content_sha256 = encode(
+            sha256(convert_to((a.content || EXCLUDED.content)::text, 'UTF8')), 'hex'
+        ),
+        size_bytes = octet_length((a.content || EXCLUDED.content)::text),
+        request_id = EXCLUDED.request_id,
+        updated_at = now()
+    """
+)
+
+
+class ArtifactPatches:
+    """The artifact changes one transaction makes, flushed in one statement."""
+
+    def __init__(self) -> None:
+        self._patches: dict[str, dict[str, Any]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._patches)
+
+    def add(self, node_run_id: str, content: dict[str, Any]) -> None:
+        """Merge ``content`` into the node run's artifact (later keys win)."""
+        self._patches.setdefault(node_run_id, {}).update(content)
+
+    def note_event(self, type_name: str, payload: Any) -> None:
+        """Derive the patch an emitted run event implies, if any."""
+        if type_name == MessageType.NODE_SUCCEEDED:
+            self.add(
+                payload.node_run_id,
+                {"output": payload.output, "warnings": payload.warnings, "error": None},
+            )
+        elif type_name == MessageType.NODE_FAILED:
+            self.add(payload.node_run_id, {"error": payload.error})
+        elif type_name == MessageType.NODE_SKIPPED:
+            self.add(payload.node_run_id, {"output": payload.output, "error": None})
+        elif type_name == MessageType.NODE_ROUTED:
+            self.add(payload.node_run_id, {"routing_state": payload.routing_state})
+        for cancelled in getattr(payload, "cancelled_node_run_ids", None) or ():
+            self.add(cancelled, {})
+
+    async def flush(self, conn: AsyncConnection, trace: Trace) -> None:
+        """Upsert every patched node run's artifact (one statement)."""
+        if not self._patches:
+            return
+        rows = [
+            {"node_run_id": node_run_id, "content": msgspec.to_builtins(content)}
+            for node_run_id, content in sorted(self._patches.items())
+        ]
+        await conn.execute(
+            _UPSERT,
+            {
+                "patches": msgspec.json.encode(rows).decode(),
+                "request_id": trace.request_id,
+                "correlation_id": trace.correlation_id,
+            },
+        )
+        self._patches.clear()
