@@ -207,9 +207,9 @@ class MilestonePatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     name: Name | None = None
     description: Text | None = None
-    status: Literal["planned", "in_progress", "at_risk", "blocked", "completed", "cancelled"] | None = (
-        None
-    )
+    status: (
+        Literal["planned", "in_progress", "at_risk", "blocked", "completed", "cancelled"] | None
+    ) = None
     priority: Literal["low", "medium", "high", "critical"] | None = None
     owner: Name | None = None
     progress_percent: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
@@ -257,4 +257,3 @@ _CONFIG_TYPES: dict[str, type[SpecialNodeTooling]] = {
 def special_node_config_type(node_type: str) -> type[SpecialNodeTooling] | None:
     """The config struct of ``node_type`` (``None`` for nodes without a typed config)."""
     return _CONFIG_TYPES.get(node_type)
-

@@ -153,7 +153,9 @@ def validate_flowchart(definition: FlowchartDefinition) -> list[FieldError]:
     return errors
 
 
-def _special_config_errors(node: MemoryNode | PlanNode | MilestoneNode, field: str) -> list[FieldError]:
+def _special_config_errors(
+    node: MemoryNode | PlanNode | MilestoneNode, field: str
+) -> list[FieldError]:
     """A memory/plan/milestone ``config`` must decode to its typed struct."""
     config_type = special_node_config_type(type(node).__struct_config__.tag)  # type: ignore[arg-type]
     if config_type is None:

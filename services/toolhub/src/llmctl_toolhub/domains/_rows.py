@@ -15,11 +15,11 @@ from llmctl_libs.ids import new_id
 from .errors import conflict, not_found
 
 __all__ = [
+    "Deleted",
     "EntityId",
     "ExpectedVersion",
     "Limit",
     "Offset",
-    "Deleted",
     "assign_id",
     "check_version",
     "delete_row",
@@ -90,11 +90,16 @@ async def delete_row(
     return Deleted(id=entity_id)
 
 
-async def insert_new(conn: AsyncConnection, table: sa.Table, values: dict[str, Any], what: str) -> Any:
+async def insert_new(
+    conn: AsyncConnection, table: sa.Table, values: dict[str, Any], what: str
+) -> Any:
     """Insert a row; ``conflict`` when the id is taken."""
     row = (
         await conn.execute(
-            insert(table).values(**values).on_conflict_do_nothing(index_elements=["id"]).returning(table)
+            insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(table)
         )
     ).first()
     if row is None:
@@ -102,7 +107,9 @@ async def insert_new(conn: AsyncConnection, table: sa.Table, values: dict[str, A
     return row
 
 
-async def update_row(conn: AsyncConnection, table: sa.Table, row: Any, values: dict[str, Any]) -> Any:
+async def update_row(
+    conn: AsyncConnection, table: sa.Table, row: Any, values: dict[str, Any]
+) -> Any:
     """Write ``values`` to a locked row, bumping its version."""
     return (
         await conn.execute(

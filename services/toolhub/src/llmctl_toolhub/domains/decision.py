@@ -273,9 +273,7 @@ async def decision_evaluate(conn: AsyncConnection, args: DecisionEvaluate) -> De
     options = msgspec.convert(row.options, list[OptionRecord])
     unscored = [o.id for o in options if o.score is None]
     if unscored:
-        raise conflict(
-            f"decision {row.id!r} has unscored options: {', '.join(unscored)}", "scores"
-        )
+        raise conflict(f"decision {row.id!r} has unscored options: {', '.join(unscored)}", "scores")
     order = {o.id: i for i, o in enumerate(options)}
     ranked = sorted(options, key=lambda o: (-(o.score or 0.0), order[o.id]))
     best = ranked[0]

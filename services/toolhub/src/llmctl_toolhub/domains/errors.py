@@ -36,7 +36,9 @@ def conflict(message: str, field: str) -> DomainError:
     """The stored state conflicts with the request (stale version, already decided, ...)."""
     return DomainError(
         ErrorBody(
-            code=ErrorCode.CONFLICT, message=message, details=[FieldError(field=field, reason=message)]
+            code=ErrorCode.CONFLICT,
+            message=message,
+            details=[FieldError(field=field, reason=message)],
         )
     )
 

@@ -108,7 +108,9 @@ class LocalToolInvoker:
                     code=ErrorCode.IDEMPOTENCY_MISMATCH,
                     message=f"tool call {key} was recorded as {recorded.tool!r} with other "
                     f"arguments than this {tool!r} call",
-                    details=[FieldError(field="arguments", reason="differs from the recorded call")],
+                    details=[
+                        FieldError(field="arguments", reason="differs from the recorded call")
+                    ],
                 )
             )
         return dict(recorded.result)
