@@ -31,7 +31,8 @@ from llmctl_toolhub.nodes.local_invoker import LocalToolInvoker
 async def migrated_database(admin_url: str) -> Database:
     """A fresh database with toolhub's migrations applied."""
     url = create_database(admin_url, unique_database_name("toolhub"))
-    assert DEFINITION.schema is not None and DEFINITION.migrations is not None
+    assert DEFINITION.schema is not None
+    assert DEFINITION.migrations is not None
     await asyncio.to_thread(
         migrate, url, schema=DEFINITION.schema, script_location=DEFINITION.migrations
     )

@@ -107,7 +107,8 @@ async def test_ttl_retention_drops_old_memories(
     result = await execute_special_node(node, context_of("remember"), tools, no_models)
     assert result.output["artifact"]["pruned_ids"] == [stale["id"]]
     stored = {m["id"] for m in (await tools("memory_list", {"scope": scope}))["items"]}
-    assert recent["id"] in stored and stale["id"] not in stored
+    assert recent["id"] in stored
+    assert stale["id"] not in stored
 
 
 async def test_retrieve_searches_with_the_context_query(
@@ -199,7 +200,8 @@ async def test_guided_add_without_a_model_fails_unavailable(
 ) -> None:
     node = node_of(_add(_scope()))
     result = await execute_special_node(node, context_of("remember"), tools, no_models)
-    assert result.error is not None and result.error.code == "unavailable"
+    assert result.error is not None
+    assert result.error.code == "unavailable"
 
 
 async def test_bad_config_names_the_field(
@@ -229,4 +231,5 @@ async def test_failed_summary_is_only_a_warning(
     result = await execute_special_node(node, context_of("remember"), tools, no_models)
     assert result.succeeded
     assert "summary" not in result.output
-    assert len(result.warnings) == 1 and result.warnings[0].startswith("summary unavailable")
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("summary unavailable")

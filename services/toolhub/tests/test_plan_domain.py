@@ -34,7 +34,8 @@ async def test_create_assigns_ids_and_defaults(tools: LocalToolInvoker) -> None:
     assert [s["id"] for s in plan["stages"]] == ["design", "build", "ship"]
     assert [s["status"] for s in plan["stages"]] == ["pending", "pending", "blocked"]
     sketch, review = plan["stages"][0]["tasks"]
-    assert sketch["id"] and sketch["status"] == "pending"
+    assert sketch["id"]
+    assert sketch["status"] == "pending"
     assert review["id"] == "t-review"
     assert await tools("plan_get", {"id": plan["id"]}) == plan
 

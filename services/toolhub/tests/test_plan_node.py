@@ -179,7 +179,8 @@ async def test_unknown_stage_in_update_conflicts_when_fallback_is_disabled(
     patch = {"stages": [{"name": "QA", "status": "completed"}]}
     node = node_of(_plan_node(plan_id, patch=patch, tool_fallback_mode="disabled"))
     result = await execute_special_node(node, context_of("planner"), tools, no_models)
-    assert not result.succeeded and result.error is not None
+    assert not result.succeeded
+    assert result.error is not None
     assert (result.error.code, result.error.details[0].field) == ("conflict", "patch.stages[0]")
     assert "no stage 'QA'" in result.error.message
     assert (await tools("plan_get", {"id": plan_id}))["version"] == 1
@@ -205,7 +206,8 @@ async def test_conflict_falls_back_to_the_model_with_a_warning(
     assert output["fallback_reason"].startswith("tool failed (conflict)")
     assert output["fallback"] == {"summary": "demo", "assumed_state": "demo"}
     assert output["artifact"]["plan"]["id"] == plan_id  # last state read before the conflict
-    assert len(result.warnings) == 1 and "LLM fallback" in result.warnings[0]
+    assert len(result.warnings) == 1
+    assert "LLM fallback" in result.warnings[0]
     assert (await tools("plan_get", {"id": plan_id}))["version"] == 1  # nothing written
 
 
@@ -215,7 +217,8 @@ async def test_conflict_only_does_not_fall_back_on_a_missing_plan(
     node = node_of(_plan_node("no-such-plan", patch={}, tool_fallback_mode="conflict_only"))
     before = demo_llm.stats.requests
     result = await execute_special_node(node, context_of("planner"), tools, models)
-    assert result.error is not None and result.error.code == "not_found"
+    assert result.error is not None
+    assert result.error.code == "not_found"
     assert demo_llm.stats.requests == before
 
 

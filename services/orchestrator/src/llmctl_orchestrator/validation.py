@@ -14,12 +14,12 @@ from llmctl_contracts.flowchart import (
     EndNode,
     FanInMode,
     FlowchartDefinition,
-    NoMatchPolicy,
-    Predicate,
-    PredicateOp,
     MemoryNode,
     MilestoneNode,
+    NoMatchPolicy,
     PlanNode,
+    Predicate,
+    PredicateOp,
     StartNode,
 )
 from llmctl_contracts.special_nodes import special_node_config_type
