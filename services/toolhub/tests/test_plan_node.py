@@ -230,3 +230,16 @@ async def test_fallback_that_cannot_reach_a_model_fails_with_the_tool_error(
     assert result.error is not None
     assert result.error.code == "not_found"
     assert "LLM fallback failed" in result.error.message
+
+
+async def test_update_entries_need_an_id_or_name(
+    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+) -> None:
+    plan_id = await _seeded(tools)
+    node = node_of(_plan_node(plan_id, patch={"stages": [{"status": "completed"}]}))
+    result = await execute_special_node(node, context_of("planner"), tools, no_models)
+    assert result.error is not None
+    assert (result.error.code, result.error.details[0].field) == (
+        "validation_failed",
+        "patch.stages[0]",
+    )

@@ -70,6 +70,8 @@ def _set_fields(target: State, patch: PlanStagePatch | PlanTaskPatch) -> None:
 
 
 def _one(items: list[State], ref_id: str | None, name: str | None, what: str, field: str) -> State:
+    if not ref_id and not name:
+        raise NodeInputError.field(field, f"give the {what}'s id or name to match it")
     found = _find(items, ref_id, name)
     if not found:
         raise _conflict(f"the plan has no {what} {ref_id or name!r}", field)
