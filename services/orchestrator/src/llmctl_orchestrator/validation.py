@@ -157,7 +157,7 @@ def _special_config_errors(
     node: MemoryNode | PlanNode | MilestoneNode, field: str
 ) -> list[FieldError]:
     """A memory/plan/milestone ``config`` must decode to its typed struct."""
-    config_type = special_node_config_type(type(node).__struct_config__.tag)  # type: ignore[arg-type]
+    config_type = special_node_config_type(str(type(node).__struct_config__.tag))
     if config_type is None:
         return []
     try:
