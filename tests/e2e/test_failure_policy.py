@@ -114,13 +114,13 @@ async def test_silent_worker_is_timed_out_by_the_orchestrator_then_retried_by_re
 
 
 def _fan_out_with_failing_branch() -> dict[str, Any]:
-    """start -> {slow task, memory node (fails: no tool framework yet)} -> join (all) -> end."""
+    """start -> {slow task, rag node (fails: toolhub has no rag tools yet)} -> join (all) -> end."""
     return {
         "name": "fail-fast",
         "nodes": [
             {"type": "start", "id": "start"},
             _task("slow"),
-            {"type": "memory", "id": "remember"},
+            {"type": "rag", "id": "remember"},
             {"type": "end", "id": "end"},
         ],
         "connectors": [

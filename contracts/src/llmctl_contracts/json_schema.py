@@ -18,6 +18,7 @@ from .routing_ops import (
     ResolveNextNodes,
     ValidateConnectorConditions,
 )
+from .special_nodes import MemoryNodeConfig, MilestoneNodeConfig, PlanNodeConfig
 
 __all__ = ["contract_schemas"]
 
@@ -36,6 +37,9 @@ def contract_schemas() -> dict[str, dict[str, Any]]:
         "router.connector-conditions-validate.reply": msgspec.json.schema(ConditionValidation),
         "router.next-nodes-resolve.request": msgspec.json.schema(ResolveNextNodes),
         "router.next-nodes-resolve.reply": msgspec.json.schema(NextNodes),
+        "special-node-config.memory": msgspec.json.schema(MemoryNodeConfig),
+        "special-node-config.plan": msgspec.json.schema(PlanNodeConfig),
+        "special-node-config.milestone": msgspec.json.schema(MilestoneNodeConfig),
     }
     for (name, version), struct in sorted({**EVENT_TYPES, **COMMAND_TYPES}.items()):
         schemas[f"{name}.v{version}"] = msgspec.json.schema(struct)

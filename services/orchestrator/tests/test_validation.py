@@ -143,3 +143,27 @@ def test_unclamped_over_count_is_still_an_error() -> None:
         "$.nodes[1].fan_in.count",
         "must be between 1 and the 1 solid upstream connectors",
     ) in found
+
+
+def _special(node: dict[str, Any]) -> list[tuple[str, str]]:
+    return errors_of([START, node, END], [c("c1", "s", node["id"]), c("c2", node["id"], "e")])
+
+
+def test_special_node_configs_are_validated_at_save() -> None:
+    assert _special({"type": "memory", "id": "m", "config": {"limit": 5, "text": "x"}}) == []
+    assert _special({"type": "plan", "id": "p", "config": {"store_mode": "append"}}) == []
+    [(field, reason)] = _special({"type": "memory", "id": "m", "config": {"limit": 99}})
+    assert field == "$.nodes[1].config.limit"
+    assert "<= 50" in reason
+    [(field, reason)] = _special({"type": "plan", "id": "p", "config": {"store_mode": "merge"}})
+    assert field == "$.nodes[1].config.store_mode"
+    [(field, reason)] = _special(
+        {"type": "milestone", "id": "ms", "config": {"patch": {"progress_percent": 101}}}
+    )
+    assert field == "$.nodes[1].config.patch.progress_percent"
+    [(field, reason)] = _special({"type": "memory", "id": "m", "config": {"bogus": 1}})
+    assert (field, reason) == ("$.nodes[1].config", "Object contains unknown field `bogus`")
+    [(field, _)] = _special(
+        {"type": "plan", "id": "p", "config": {"patch": {"stages": [{"tasks": [{"nam": "x"}]}]}}}
+    )
+    assert field == "$.nodes[1].config.patch.stages[0].tasks[0]"

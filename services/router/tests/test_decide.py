@@ -147,3 +147,27 @@ def test_parse_legacy_forms(text: str, op: str, path: str, value: Any) -> None:
 
 def test_unparseable_text_is_none() -> None:
     assert parse_condition_text("the reviewer approved") is None
+
+
+def test_milestone_output_can_terminate_the_run_with_its_route_key() -> None:
+    node = {"type": "milestone", "id": "m"}
+    state = decide(route(node, ["loop"], {"terminate_run": True, "route_key": "finished"}))
+    assert state.terminate_run
+    assert state.route_key == "finished"
+
+
+def test_milestone_that_does_not_terminate_keeps_the_loop_going() -> None:
+    node = {"type": "milestone", "id": "m"}
+    state = decide(route(node, ["loop"], {"terminate_run": False, "route_key": "ga_done"}))
+    assert (state.terminate_run, state.matched_connector_ids, state.route_key) == (
+        False,
+        ["loop"],
+        "ga_done",
+    )
+
+
+def test_only_milestones_terminate_from_their_output() -> None:
+    task = {"type": "task", "id": "t", "prompt": "p"}
+    assert not decide(route(task, ["a"], {"terminate_run": True})).terminate_run
+    milestone = {"type": "milestone", "id": "m"}
+    assert not decide(route(milestone, ["a"], {"terminate_run": "yes"})).terminate_run

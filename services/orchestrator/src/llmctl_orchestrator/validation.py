@@ -7,17 +7,22 @@ from collections import deque
 import msgspec
 
 from llmctl_contracts import FieldError
+from llmctl_contracts.codec import field_error_from_msgspec
 from llmctl_contracts.flowchart import (
     ConnectorKind,
     DecisionNode,
     EndNode,
     FanInMode,
     FlowchartDefinition,
+    MemoryNode,
+    MilestoneNode,
     NoMatchPolicy,
+    PlanNode,
     Predicate,
     PredicateOp,
     StartNode,
 )
+from llmctl_contracts.special_nodes import special_node_config_type
 
 __all__ = ["clamp_fan_in", "validate_flowchart"]
 
@@ -126,6 +131,8 @@ def validate_flowchart(definition: FlowchartDefinition) -> list[FieldError]:
                 )
         if isinstance(node, DecisionNode):
             errors.extend(_decision_errors(node, field, solid_out[node_id]))
+        if isinstance(node, MemoryNode | PlanNode | MilestoneNode):
+            errors.extend(_special_config_errors(node, field))
     if len(starts) == 1:
         start_id = definition.nodes[starts[0]].id
         reached = {start_id}
@@ -144,6 +151,21 @@ def validate_flowchart(definition: FlowchartDefinition) -> list[FieldError]:
                     )
                 )
     return errors
+
+
+def _special_config_errors(
+    node: MemoryNode | PlanNode | MilestoneNode, field: str
+) -> list[FieldError]:
+    """A memory/plan/milestone ``config`` must decode to its typed struct."""
+    config_type = special_node_config_type(str(type(node).__struct_config__.tag))
+    if config_type is None:
+        return []
+    try:
+        msgspec.convert(node.config, config_type)
+    except msgspec.ValidationError as exc:
+        detail = field_error_from_msgspec(exc)
+        return [FieldError(field=f"{field}.config{detail.field[1:]}", reason=detail.reason)]
+    return []
 
 
 def _decision_errors(node: DecisionNode, field: str, outgoing: list[str]) -> list[FieldError]:

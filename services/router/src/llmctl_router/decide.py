@@ -6,7 +6,7 @@ from typing import Any
 
 from llmctl_contracts import ConnectorEvaluation, ErrorBody, ErrorCode, FieldError, RoutingState
 from llmctl_contracts.commands import RouteNode
-from llmctl_contracts.flowchart import DecisionNode, EndNode, NoMatchPolicy
+from llmctl_contracts.flowchart import DecisionNode, EndNode, MilestoneNode, NoMatchPolicy
 from llmctl_contracts.routing import EvaluationMethod
 
 from .legacy import heuristic_match, parse_condition_text
@@ -36,7 +36,8 @@ def _route_key(document: dict[str, Any]) -> str | None:
 def decide(command: RouteNode) -> RoutingState:
     """Decide routing for one node run.
 
-    Non-decision nodes fire every outgoing solid connector; an end node terminates the run.
+    Non-decision nodes fire every outgoing solid connector; an end node terminates the run, and
+    so does a milestone node whose output says ``terminate_run: true`` (its loop rules).
     Decision nodes fire every connector whose condition matches; with none, the fallback
     connector (policy ``fallback``) or a failure (policy ``fail``).
 
@@ -57,7 +58,8 @@ def decide(command: RouteNode) -> RoutingState:
                 )
                 for c in outgoing
             ],
-            terminate_run=isinstance(node, EndNode),
+            terminate_run=isinstance(node, EndNode)
+            or (isinstance(node, MilestoneNode) and command.output.get("terminate_run") is True),
         )
     evaluations: list[ConnectorEvaluation] = []
     matched: list[str] = []

@@ -16,10 +16,11 @@ __all__ = ["DEFINITION", "setup"]
 
 async def setup(ctx: ServiceContext) -> None:
     """Register the special-node work queue consumer."""
+    worker = SpecialNodeWorker(ctx.bus, ctx.require_persistence().database)
     ctx.bus.consume(
         subjects.execute_command("toolhub"),
         "toolhub",
-        guarded(ctx.bus, "toolhub", SpecialNodeWorker(ctx.bus)),
+        guarded(ctx.bus, "toolhub", worker),
         stream=subjects.CMD_STREAM,
     )
 

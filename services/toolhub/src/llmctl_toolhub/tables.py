@@ -1,4 +1,4 @@
-"""Toolhub's own schema (domain tables arrive with the special-node tools)."""
+"""Toolhub's own schema: event store plumbing plus the domain tables of :mod:`.domains.tables`."""
 
 from __future__ import annotations
 
@@ -11,3 +11,7 @@ __all__ = ["SCHEMA", "metadata", "store"]
 SCHEMA = "toolhub"
 metadata = sa.MetaData(schema=SCHEMA)
 store = store_tables(SCHEMA, metadata)
+
+# The domain tables live on ``metadata`` too; importing them here lets the 0001 migration
+# (which imports this module) create them.
+import llmctl_toolhub.domains.tables  # noqa: E402, F401

@@ -1,24 +1,32 @@
-"""Executes special nodes dispatched to toolhub.
+"""Executes special nodes dispatched to toolhub (``llmctl.cmd.exec.toolhub``).
 
-The deterministic memory/plan/milestone/rag/flowchart tools are not built yet: each such node
-fails at once with an ``unavailable`` error that names the node type, so a run never hangs on
-a node nobody executes.
+Memory, plan and milestone nodes run their deterministic tools (see :mod:`.nodes`); rag and
+flowchart nodes are not executed by toolhub yet and fail at once with ``unavailable``, so a run
+never hangs on a node nobody executes.
+
+Idempotency: every tool call of an attempt is keyed ``<node_run_id>:<attempt>:<index>`` and
+recorded with its result in the call's transaction, so a redelivered command replays the
+recorded results instead of writing twice; the report's message id is derived from the node
+run and attempt, so a second report is dropped.
 """
 
 from __future__ import annotations
 
 import time
 
-from llmctl_contracts import (
-    Envelope,
-    ErrorBody,
-    ErrorCode,
-    decode_payload,
-)
-from llmctl_contracts.commands import ExecuteNode
+from llmctl_contracts import Envelope, ErrorBody, ErrorCode, decode_payload, subjects
+from llmctl_contracts.commands import ExecuteNode, ModelBinding
 from llmctl_contracts.events import NodeExecuted
+from llmctl_contracts.rpc import ResolveModel
 from llmctl_libs.bus import Bus
 from llmctl_libs.reports import publish_execution_report
+from llmctl_libs.rpc import call
+from llmctl_libs.store import Database
+
+from .domains.catalog import operations_by_name
+from .nodes.execute import NodeResult, execute_special_node, handles
+from .nodes.llm import OpenAIModelCaller
+from .nodes.local_invoker import LocalToolInvoker
 
 __all__ = ["SpecialNodeWorker"]
 
@@ -26,22 +34,49 @@ __all__ = ["SpecialNodeWorker"]
 class SpecialNodeWorker:
     """Consumes ``llmctl.cmd.exec.toolhub`` and reports each attempt."""
 
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, database: Database) -> None:
         self._bus = bus
+        self._db = database
+        self._operations = operations_by_name()
+        self._models = OpenAIModelCaller(self._resolve_model)
+
+    async def _resolve_model(self, name: str | None) -> ModelBinding:
+        return await call(
+            self._bus,
+            subjects.rpc("models", "model.resolve"),
+            ResolveModel(name=name),
+            ModelBinding,
+        )
 
     async def __call__(self, envelope: Envelope) -> None:
         command = decode_payload(envelope, ExecuteNode)
         node_type = type(command.node).__struct_config__.tag
+        assert isinstance(node_type, str)
         started = time.time()
+        if handles(node_type):
+            tools = LocalToolInvoker(
+                self._db, self._operations, f"{command.node_run_id}:{command.attempt}"
+            )
+            result = await execute_special_node(
+                command.node, command.input_context, tools, self._models
+            )
+        else:
+            result = NodeResult(
+                succeeded=False,
+                error=ErrorBody(
+                    code=ErrorCode.UNAVAILABLE,
+                    message=f"{node_type} nodes are not available: this toolhub version has no "
+                    f"{node_type} tools yet",
+                ),
+            )
         report = NodeExecuted(
             node_run_id=command.node_run_id,
             node_id=command.node.id,
             attempt=command.attempt,
-            succeeded=False,
-            error=ErrorBody(
-                code=ErrorCode.UNAVAILABLE,
-                message=f"{node_type} nodes are not supported by this toolhub version yet",
-            ),
+            succeeded=result.succeeded,
+            output=result.output,
+            error=result.error,
+            warnings=result.warnings,
             started_at=started,
             finished_at=time.time(),
             worker_id="toolhub",

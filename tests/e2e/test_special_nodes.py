@@ -1,0 +1,150 @@
+"""Special nodes through the public API: a milestone loop ends the run by its loop rule, memory
+and plan nodes write toolhub state, a plan conflict falls back to the model with a warning and a
+disabled fallback fails the run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conftest import E2EStack
+
+
+def _edges(*triples: tuple[str, str, str]) -> list[dict[str, str]]:
+    return [{"id": c, "source": s, "target": t} for c, s, t in triples]
+
+
+def _by_node(node_runs: list[dict[str, Any]], node_id: str) -> list[dict[str, Any]]:
+    return sorted(
+        (n for n in node_runs if n["node_id"] == node_id), key=lambda n: n["execution_index"]
+    )
+
+
+async def _finish(e2e: E2EStack, flowchart: dict[str, Any]) -> dict[str, Any]:
+    run = await e2e.start_run(await e2e.create_flowchart(flowchart))
+    finished = await e2e.wait_terminal(run["id"])
+    await e2e.assert_rebuilds(run["id"])
+    return finished
+
+
+async def test_milestone_loop_exit_terminates_the_run(e2e: E2EStack) -> None:
+    flowchart = {
+        "name": "milestone-loop",
+        "nodes": [
+            {"type": "start", "id": "start"},
+            {
+                "type": "memory",
+                "id": "note",
+                "action": "add",
+                "fan_in": {"mode": "any"},
+                "config": {"mode": "deterministic", "text_source_path": "node.execution_index"},
+            },
+            {
+                "type": "milestone",
+                "id": "gate",
+                "title": "Loop gate",
+                "config": {
+                    "loop_exit_after_runs": 3,
+                    "loop_checkpoint_every": 2,
+                    "route_key_on_terminate": "released",
+                    "patch": {"latest_update": "iterating"},
+                },
+            },
+        ],
+        "connectors": _edges(
+            ("in", "start", "note"), ("n-g", "note", "gate"), ("again", "gate", "note")
+        ),
+        "limits": {"max_node_executions": 20},
+    }
+    run = await _finish(e2e, flowchart)
+    assert (run["status"], run["outcome"]["reason"]) == ("succeeded", "terminated")
+    node_runs = await e2e.node_runs(run["id"])
+    gates = _by_node(node_runs, "gate")
+    assert [g["output"]["terminate_run"] for g in gates] == [False, False, True]
+    assert [g["output"]["checkpoint"] for g in gates] == [False, True, False]
+    assert gates[-1]["routing_state"]["terminate_run"] is True
+    assert gates[-1]["routing_state"]["route_key"] == "released"
+    milestone = gates[-1]["output"]["artifact"]["milestone"]
+    assert (milestone["name"], milestone["latest_update"], milestone["version"]) == (
+        "Loop gate",
+        "iterating",
+        1,  # created once, later runs had nothing new to write
+    )
+    notes = _by_node(node_runs, "note")
+    assert [n["output"]["memories"][0]["content"] for n in notes] == ["0", "1", "2"]
+    assert {n["status"] for n in notes + gates} == {"succeeded"}
+
+
+async def test_plan_conflict_falls_back_with_a_warning(e2e: E2EStack) -> None:
+    completions = e2e.llm.stats.completions
+    flowchart = {
+        "name": "plan-fallback",
+        "nodes": [
+            {"type": "start", "id": "start"},
+            {
+                "type": "plan",
+                "id": "plan",
+                "config": {
+                    "store_mode": "update",
+                    "tool_fallback_mode": "conflict_only",
+                    "patch": {"tasks": [{"name": "Ghost", "status": "completed"}]},
+                },
+            },
+            {"type": "end", "id": "end"},
+        ],
+        "connectors": _edges(("s-p", "start", "plan"), ("p-e", "plan", "end")),
+    }
+    run = await _finish(e2e, flowchart)
+    assert run["status"] == "succeeded"
+    [plan] = _by_node(await e2e.node_runs(run["id"]), "plan")
+    assert plan["status"] == "succeeded_with_warning"
+    assert plan["output"]["fallback_used"] is True
+    assert "Ghost" in plan["output"]["fallback_reason"]
+    assert e2e.llm.stats.completions == completions + 1
+    [succeeded] = [
+        e
+        for e in await e2e.events(run["id"])
+        if e["type"] == "node.succeeded" and e["payload"]["node_run_id"] == plan["id"]
+    ]
+    assert succeeded["payload"]["warnings"]
+
+
+async def test_disabled_fallback_fails_the_run_with_the_tool_error(e2e: E2EStack) -> None:
+    flowchart = {
+        "name": "plan-no-fallback",
+        "nodes": [
+            {"type": "start", "id": "start"},
+            {
+                "type": "milestone",
+                "id": "finish",
+                "milestone_id": "never-created",
+                "action": "mark_complete",
+                "config": {"tool_fallback_mode": "disabled"},
+            },
+            {"type": "end", "id": "end"},
+        ],
+        "connectors": _edges(("s-f", "start", "finish"), ("f-e", "finish", "end")),
+    }
+    run = await _finish(e2e, flowchart)
+    assert run["status"] == "failed"
+    [finish] = _by_node(await e2e.node_runs(run["id"]), "finish")
+    assert finish["status"] == "failed"
+    assert finish["error"]["code"] == "not_found"
+    assert "never-created" in finish["error"]["message"]
+
+
+async def test_bad_special_node_config_is_refused_at_save(e2e: E2EStack) -> None:
+    response = await e2e.http.post(
+        "/api/v1/flowcharts",
+        json={
+            "name": "bad-config",
+            "nodes": [
+                {"type": "start", "id": "start"},
+                {"type": "memory", "id": "m", "config": {"limit": 500}},
+            ],
+            "connectors": _edges(("s-m", "start", "m")),
+        },
+    )
+    assert response.status_code == 422, response.text
+    [detail] = response.json()["error"]["details"]
+    assert detail["field"] == "$.nodes[1].config.limit"
