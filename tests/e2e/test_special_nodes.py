@@ -73,6 +73,15 @@ async def test_milestone_loop_exit_terminates_the_run(e2e: E2EStack) -> None:
     notes = _by_node(node_runs, "note")
     assert [n["output"]["memories"][0]["content"] for n in notes] == ["0", "1", "2"]
     assert {n["status"] for n in notes + gates} == {"succeeded"}
+    # each node run's final domain state is its artifact
+    artifacts = (await e2e.http.get(f"/api/v1/runs/{run['id']}/artifacts")).json()["data"]
+    by_node_run = {a["node_run_id"]: a for a in artifacts}
+    for gate in gates:
+        artifact = by_node_run[gate["id"]]
+        assert artifact["kind"] == "milestone_state"
+        assert artifact["content"]["detail"]["state"] == gate["output"]["artifact"]
+    assert {by_node_run[n["id"]]["kind"] for n in notes} == {"memory_records"}
+    assert by_node_run[notes[2]["id"]]["content"]["detail"]["state"]["written"][0]["content"] == "2"
 
 
 async def test_plan_conflict_falls_back_with_a_warning(e2e: E2EStack) -> None:
@@ -100,6 +109,10 @@ async def test_plan_conflict_falls_back_with_a_warning(e2e: E2EStack) -> None:
     assert plan["status"] == "succeeded_with_warning"
     assert plan["output"]["fallback_used"] is True
     assert "Ghost" in plan["output"]["fallback_reason"]
+    artifact = (await e2e.http.get(f"/api/v1/runs/{run['id']}/artifacts/{plan['id']}")).json()
+    assert artifact["data"]["kind"] == "plan_state"
+    assert artifact["data"]["status"] == "succeeded_with_warning"
+    assert artifact["data"]["content"]["detail"]["fallback_used"] is True
     assert e2e.llm.stats.completions == completions + 1
     [succeeded] = [
         e

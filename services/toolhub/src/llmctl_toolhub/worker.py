@@ -13,6 +13,7 @@ run and attempt, so a second report is dropped.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from llmctl_contracts import Envelope, ErrorBody, ErrorCode, decode_payload, subjects
 from llmctl_contracts.commands import ExecuteNode, ModelBinding
@@ -77,8 +78,21 @@ class SpecialNodeWorker:
             output=result.output,
             error=result.error,
             warnings=result.warnings,
+            artifact=_artifact_detail(result),
             started_at=started,
             finished_at=time.time(),
             worker_id="toolhub",
         )
         await publish_execution_report(self._bus, envelope, report)
+
+
+def _artifact_detail(result: NodeResult) -> dict[str, Any] | None:
+    """The node's final domain state for its node-run artifact (small: ids and final state;
+    downstream nodes see the same ``artifact`` in the output)."""
+    if not result.output:
+        return None
+    return {
+        "state": result.output.get("artifact"),
+        "fallback_used": bool(result.output.get("fallback_used")),
+        "fallback_reason": result.output.get("fallback_reason"),
+    }
