@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from . import models
 from .envelope import Envelope
 from .errors import ErrorEnvelope
 from .flowchart import FlowchartDefinition
@@ -34,6 +35,21 @@ def contract_schemas() -> dict[str, dict[str, Any]]:
         "router.connector-conditions-validate.reply": msgspec.json.schema(ConditionValidation),
         "router.next-nodes-resolve.request": msgspec.json.schema(ResolveNextNodes),
         "router.next-nodes-resolve.reply": msgspec.json.schema(NextNodes),
+        "models.provider": msgspec.json.schema(models.ProviderDescriptor),
+        "models.model-record": msgspec.json.schema(models.ModelRecord),
+        "models.model-page": msgspec.json.schema(models.ModelPage),
+        "models.model-list.request": msgspec.json.schema(models.ListModels),
+        "models.model-create.request": msgspec.json.schema(models.CreateModel),
+        "models.model-update.request": msgspec.json.schema(models.UpdateModel),
+        "models.model-delete.request": msgspec.json.schema(models.DeleteModel),
+        "models.validate-provider-settings.request": msgspec.json.schema(
+            models.ValidateProviderSettings
+        ),
+        "models.validate-provider-settings.reply": msgspec.json.schema(
+            models.ProviderSettingsValidation
+        ),
+        "models.runtime-settings": msgspec.json.schema(models.RuntimeSettings),
+        "models.runtime-settings-update.request": msgspec.json.schema(models.UpdateRuntimeSettings),
     }
     for (name, version), struct in sorted({**EVENT_TYPES, **COMMAND_TYPES}.items()):
         schemas[f"{name}.v{version}"] = msgspec.json.schema(struct)
