@@ -48,7 +48,7 @@ def models_secret_env() -> Iterator[str]:
         os.environ.pop(SECRET_ENV, None)
 
 
-async def _client(nats_url: str, database_url: str) -> AsyncIterator[ModelsClient]:
+async def serve_models(nats_url: str, database_url: str) -> AsyncIterator[ModelsClient]:
     async with running_service(DEFINITION, nats_url=nats_url, database_url=database_url) as ctx:
         bus = Bus(nats_url, service="models-test-client")
         await bus.start()
@@ -62,12 +62,12 @@ async def _client(nats_url: str, database_url: str) -> AsyncIterator[ModelsClien
 async def models(nats_url: str, postgres_admin_url: str) -> AsyncIterator[ModelsClient]:
     """One models service (own database) shared by a module's tests: use unique names."""
     database_url = create_database(postgres_admin_url, unique_database_name("models"))
-    async for client in _client(nats_url, database_url):
+    async for client in serve_models(nats_url, database_url):
         yield client
 
 
 @pytest.fixture
 async def fresh_models(nats_url: str, database_url: str) -> AsyncIterator[ModelsClient]:
     """A models service on a database of this test only."""
-    async for client in _client(nats_url, database_url):
+    async for client in serve_models(nats_url, database_url):
         yield client
