@@ -62,7 +62,10 @@ class ConfigEvents:
             [
                 OutboxMessage(
                     subject=subjects.config_event(entity, entity_id, action),
-                    msg_id=key,
+                    # the event id keeps it unique beyond this database (a restored or
+                    # second deployment's ``runtime_settings:default:1`` is another event);
+                    # it is stored with the outbox row, so a retried publish repeats it
+                    msg_id=f"{key}:{envelope.event_id}",
                     body=body,
                 )
             ],
