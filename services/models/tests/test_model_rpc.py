@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -445,3 +446,35 @@ async def test_malformed_request_gets_the_error_envelope(models: ModelsClient) -
     reply = msgspec.json.decode(raw, type=RpcReply)
     assert reply.error is not None
     assert reply.error.details[0].field == "$.page_size"
+
+
+async def test_concurrent_writes_one_wins(models: ModelsClient) -> None:
+    name = unique()
+    outcomes = await asyncio.gather(
+        *(models.call("model.create", openai_model(name), ModelRecord) for _ in range(4)),
+        return_exceptions=True,
+    )
+    created = [o for o in outcomes if isinstance(o, ModelRecord)]
+    assert len(created) == 1
+    assert all(
+        isinstance(o, RpcError) and o.body.code is ErrorCode.CONFLICT
+        for o in outcomes
+        if not isinstance(o, ModelRecord)
+    )
+    record = created[0]
+    updates = await asyncio.gather(
+        *(
+            models.call(
+                "model.update",
+                {"id": record.id, "expected_version": 1, "provider_model_id": f"v{n}"},
+                ModelRecord,
+            )
+            for n in range(4)
+        ),
+        return_exceptions=True,
+    )
+    won = [u for u in updates if isinstance(u, ModelRecord)]
+    assert len(won) == 1
+    assert won[0].version == 2
+    final = await models.call("model.get", {"id": record.id}, ModelRecord)
+    assert final.provider_model_id == won[0].provider_model_id

@@ -178,7 +178,12 @@ async def get_provider(
                 ],
             )
         )
-    data = await _models(request, "provider.get", GetProvider(name=provider), ProviderDescriptor)  # type: ignore[arg-type]
+    data = await _models(
+        request,
+        "provider.get",
+        msgspec.convert({"name": provider}, GetProvider),
+        ProviderDescriptor,
+    )
     return Response(ProviderResponse(ok=True, data=data, correlation_id=_correlation(request)))
 
 
