@@ -31,11 +31,10 @@ from llmctl_contracts.models import (
     UpdateRuntimeSettings,
     ValidateProviderSettings,
 )
-from llmctl_libs.bus import Bus
 from llmctl_libs.rpc import RpcError
 
-from .backend import rpc_call
 from .context import request_ids
+from .model_rpc import models_call as _models
 from .model_schemas import (
     ModelCreateBody,
     ModelPageResponse,
@@ -48,10 +47,8 @@ from .model_schemas import (
     RuntimeSettingsResponse,
     ValidateProviderSettingsBody,
 )
-from .settings import GatewaySettings
 
 __all__ = [
-    "MODELS",
     "MODEL_ROUTE_HANDLERS",
     "create_model",
     "delete_model",
@@ -64,9 +61,6 @@ __all__ = [
     "update_runtime_settings",
     "validate_provider_settings",
 ]
-
-MODELS = "models"
-"""Service that owns providers, models and runtime settings."""
 
 _DESCRIPTIONS = {
     400: "Malformed request (code `malformed`)",
@@ -97,48 +91,6 @@ def _errors(*statuses: int) -> dict[int, ResponseSpec]:
         )
         for s in statuses
     }
-
-
-async def _models(
-    request: Request[Any, Any, Any],
-    operation: str,
-    body: Any,
-    result_type: type[Any],
-    *,
-    fields: dict[str, str] | None = None,
-) -> Any:
-    """Call the models service; error fields are renamed to where the client sent them
-    (``$.x`` of the body becomes ``body.x``; ``fields`` maps the others)."""
-    bus = request.app.state.get("bus")
-    settings = request.app.state.get("settings")
-    timeout = settings.rpc_timeout if isinstance(settings, GatewaySettings) else 10.0
-    try:
-        return await rpc_call(
-            bus if isinstance(bus, Bus) else None,
-            MODELS,
-            operation,
-            body,
-            result_type,
-            timeout=timeout,
-        )
-    except RpcError as exc:
-        raise RpcError(_renamed(exc.body, fields or {})) from exc
-
-
-def _renamed(body: ErrorBody, fields: dict[str, str]) -> ErrorBody:
-    def rename(field: str) -> str:
-        if field in fields:
-            return fields[field]
-        return "body." + field[2:] if field.startswith("$.") else field
-
-    if not body.details:
-        return body
-    details = [FieldError(field=rename(d.field), reason=d.reason) for d in body.details]
-    first = details[0]
-    message = body.message
-    if body.code is ErrorCode.VALIDATION_FAILED or body.code is ErrorCode.CONFLICT:
-        message = f"{first.field}: {first.reason}"
-    return msgspec.structs.replace(body, details=details, message=message)
 
 
 def _ids(request: Request[Any, Any, Any], idempotency_key: str | None) -> dict[str, Any]:
