@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from . import models
 from .artifacts import ArtifactRecord
 from .envelope import Envelope
 from .errors import ErrorEnvelope
@@ -40,6 +41,21 @@ def contract_schemas() -> dict[str, dict[str, Any]]:
         "special-node-config.memory": msgspec.json.schema(MemoryNodeConfig),
         "special-node-config.plan": msgspec.json.schema(PlanNodeConfig),
         "special-node-config.milestone": msgspec.json.schema(MilestoneNodeConfig),
+        "models.provider": msgspec.json.schema(models.ProviderDescriptor),
+        "models.model-record": msgspec.json.schema(models.ModelRecord),
+        "models.model-page": msgspec.json.schema(models.ModelPage),
+        "models.model-list.request": msgspec.json.schema(models.ListModels),
+        "models.model-create.request": msgspec.json.schema(models.CreateModel),
+        "models.model-update.request": msgspec.json.schema(models.UpdateModel),
+        "models.model-delete.request": msgspec.json.schema(models.DeleteModel),
+        "models.validate-provider-settings.request": msgspec.json.schema(
+            models.ValidateProviderSettings
+        ),
+        "models.validate-provider-settings.reply": msgspec.json.schema(
+            models.ProviderSettingsValidation
+        ),
+        "models.runtime-settings": msgspec.json.schema(models.RuntimeSettings),
+        "models.runtime-settings-update.request": msgspec.json.schema(models.UpdateRuntimeSettings),
     }
     for (name, version), struct in sorted({**EVENT_TYPES, **COMMAND_TYPES}.items()):
         schemas[f"{name}.v{version}"] = msgspec.json.schema(struct)

@@ -6,7 +6,7 @@ from typing import Final
 
 import msgspec
 
-from . import commands, events, rpc
+from . import commands, events, models, rpc
 
 __all__ = ["COMMAND_TYPES", "EVENT_TYPES", "MessageType", "payload_type", "socket_event_name"]
 
@@ -35,6 +35,10 @@ class MessageType:
     EXECUTE_NODE = "node.execute"
     ROUTE_NODE = "node.route"
     CONTROL_RUN = "run.control"
+    MODEL_CREATED = "model.created"
+    MODEL_UPDATED = "model.updated"
+    MODEL_DELETED = "model.deleted"
+    RUNTIME_SETTINGS_UPDATED = "runtime_settings.updated"
 
 
 EVENT_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
@@ -56,6 +60,10 @@ EVENT_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
     (MessageType.NODE_REQUEUED, 1): events.NodeRequeued,
     (MessageType.NODE_SKIPPED, 1): events.NodeSkipped,
     (MessageType.RUN_REWOUND, 1): events.RunRewound,
+    (MessageType.MODEL_CREATED, 1): models.ModelCreated,
+    (MessageType.MODEL_UPDATED, 1): models.ModelUpdated,
+    (MessageType.MODEL_DELETED, 1): models.ModelDeleted,
+    (MessageType.RUNTIME_SETTINGS_UPDATED, 1): models.RuntimeSettingsUpdated,
 }
 
 COMMAND_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
@@ -80,6 +88,10 @@ _SOCKET_NAMES: Final[dict[str, str]] = {
     MessageType.NODE_SKIPPED: "flowchart:node:skipped",
     MessageType.RUN_REWOUND: "flowchart:run:rewound",
     MessageType.FLOWCHART_CREATED: "flowchart:definition:created",
+    MessageType.MODEL_CREATED: "config:model:created",
+    MessageType.MODEL_UPDATED: "config:model:updated",
+    MessageType.MODEL_DELETED: "config:model:deleted",
+    MessageType.RUNTIME_SETTINGS_UPDATED: "config:runtime_settings:updated",
 }
 
 

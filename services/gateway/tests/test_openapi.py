@@ -28,6 +28,12 @@ def test_openapi_document() -> None:
         "/api/v1/runs/{run_id}/node-runs/{node_run_id}/retry",
         "/api/v1/runs/{run_id}/node-runs/{node_run_id}/skip",
         "/api/v1/runs/{run_id}/node-runs/{node_run_id}/rewind",
+        "/api/v1/providers",
+        "/api/v1/providers/{provider}",
+        "/api/v1/models",
+        "/api/v1/models/{model_id}",
+        "/api/v1/models/validate-provider-settings",
+        "/api/v1/runtime-settings",
     }
     create = doc["paths"]["/api/v1/flowcharts"]["post"]
     body_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -13,6 +13,7 @@ from llmctl_libs.bus import Bus
 from .artifact_routes import ARTIFACT_ROUTE_HANDLERS
 from .context import add_id_headers
 from .errors import EXCEPTION_HANDLERS
+from .model_routes import MODEL_ROUTE_HANDLERS
 from .openapi import openapi_config
 from .page import index
 from .routes import ROUTE_HANDLERS
@@ -51,7 +52,7 @@ def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Lite
             app.state.bus = None
             await own.stop()
 
-    handlers = [*ROUTE_HANDLERS, *ARTIFACT_ROUTE_HANDLERS, run_events_socket]
+    handlers = [*ROUTE_HANDLERS, *ARTIFACT_ROUTE_HANDLERS, *MODEL_ROUTE_HANDLERS, run_events_socket]
     api = Router(path=API_PREFIX, route_handlers=handlers)
     return Litestar(
         route_handlers=[api, index],

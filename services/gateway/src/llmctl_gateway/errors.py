@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -91,6 +92,9 @@ def handle_rpc_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return error_response(request, exc.body)
 
 
+_ROOT_FIELD = re.compile(r"Object (missing required|contains unknown) field `([^`]+)`")
+
+
 def _validation_details(exc: ValidationException) -> list[FieldError]:
     details: list[FieldError] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
@@ -99,7 +103,14 @@ def _validation_details(exc: ValidationException) -> list[FieldError]:
             key = str(item.get("key") or "$")
             source = item.get("source")
             field = f"{source}.{key}" if source else key
-            details.append(FieldError(field=field, reason=str(item.get("message", "invalid"))))
+            reason = str(item.get("message", "invalid"))
+            root = _ROOT_FIELD.fullmatch(reason)
+            if source == "body" and key == "data" and root:
+                # a decoded body's top-level field problem: name the field itself
+                field = f"body.{root.group(2)}"
+                missing = root.group(1) == "missing required"
+                reason = "required field is missing" if missing else "unknown field"
+            details.append(FieldError(field=field, reason=reason))
     return details
 
 
