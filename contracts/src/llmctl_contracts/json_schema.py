@@ -17,6 +17,7 @@ from .routing_ops import (
     ResolveNextNodes,
     ValidateConnectorConditions,
 )
+from .tools import ListTools, ToolCallRecord, ToolCallRequest, ToolCallResult, ToolDescriptor
 
 __all__ = ["contract_schemas"]
 
@@ -34,6 +35,11 @@ def contract_schemas() -> dict[str, dict[str, Any]]:
         "router.connector-conditions-validate.reply": msgspec.json.schema(ConditionValidation),
         "router.next-nodes-resolve.request": msgspec.json.schema(ResolveNextNodes),
         "router.next-nodes-resolve.reply": msgspec.json.schema(NextNodes),
+        "tool.call.request": msgspec.json.schema(ToolCallRequest),
+        "tool.call.reply": msgspec.json.schema(ToolCallResult),
+        "tool.call.record": msgspec.json.schema(ToolCallRecord),
+        "tool.list.request": msgspec.json.schema(ListTools),
+        "tool.list.reply": msgspec.json.schema(list[ToolDescriptor]),
     }
     for (name, version), struct in sorted({**EVENT_TYPES, **COMMAND_TYPES}.items()):
         schemas[f"{name}.v{version}"] = msgspec.json.schema(struct)
