@@ -9,19 +9,21 @@ from llmctl_libs.consumer import guarded
 from llmctl_libs.service import ServiceContext, ServiceDefinition
 
 from .tables import SCHEMA
+from .tooling import register_tools
 from .worker import SpecialNodeWorker
 
 __all__ = ["DEFINITION", "setup"]
 
 
 async def setup(ctx: ServiceContext) -> None:
-    """Register the special-node work queue consumer."""
+    """Register the special-node work queue consumer and serve the tool registry."""
     ctx.bus.consume(
         subjects.execute_command("toolhub"),
         "toolhub",
         guarded(ctx.bus, "toolhub", SpecialNodeWorker(ctx.bus)),
         stream=subjects.CMD_STREAM,
     )
+    register_tools(ctx)
 
 
 DEFINITION = ServiceDefinition(

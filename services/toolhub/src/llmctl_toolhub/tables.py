@@ -1,13 +1,16 @@
-"""Toolhub's own schema (domain tables arrive with the special-node tools)."""
+"""Toolhub's own schema: the store plumbing and the tool call records."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 from llmctl_libs.store import store_tables
+from llmctl_libs.tools import tool_call_tables
 
-__all__ = ["SCHEMA", "metadata", "store"]
+__all__ = ["SCHEMA", "metadata", "store", "tool_calls"]
 
 SCHEMA = "toolhub"
 metadata = sa.MetaData(schema=SCHEMA)
 store = store_tables(SCHEMA, metadata)
+tool_calls = tool_call_tables(metadata)
+"""``tool_calls`` (one audit record per call) and ``tool_results`` (replays by key)."""

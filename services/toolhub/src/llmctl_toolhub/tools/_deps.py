@@ -1,0 +1,61 @@
+"""What toolhub's tool handlers need: the bus to reach peers, and the call records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from llmctl_contracts import ErrorBody, ErrorCode, FieldError, subjects
+from llmctl_libs.bus import Bus
+from llmctl_libs.rpc import call
+from llmctl_libs.tools import ToolCallStore, ToolError
+
+__all__ = ["RPC_TIMEOUT_SECONDS", "ToolDeps", "not_found"]
+
+T = TypeVar("T")
+
+RPC_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDeps:
+    """Dependencies of toolhub's tools.
+
+    Attributes:
+        bus: Toolhub's bus (request/reply to the orchestrator and the router).
+        calls: Toolhub's tool call records.
+    """
+
+    bus: Bus
+    calls: ToolCallStore
+
+    async def orchestrator(self, operation: str, request: Any, result_type: type[T]) -> T:
+        """Call an orchestrator operation (``RpcError`` carries its error)."""
+        return await call(
+            self.bus,
+            subjects.rpc("orchestrator", operation),
+            request,
+            result_type,
+            timeout=RPC_TIMEOUT_SECONDS,
+        )
+
+    async def router(self, operation: str, request: Any, result_type: type[T]) -> T:
+        """Call a router operation."""
+        return await call(
+            self.bus,
+            subjects.rpc("router", operation),
+            request,
+            result_type,
+            timeout=RPC_TIMEOUT_SECONDS,
+        )
+
+
+def not_found(what: str, field: str, value: str) -> ToolError:
+    """``not_found`` naming the argument that points nowhere."""
+    return ToolError(
+        ErrorBody(
+            code=ErrorCode.NOT_FOUND,
+            message=f"{what} {value!r} not found",
+            details=[FieldError(field=f"arguments.{field}", reason=f"no such {what}")],
+        )
+    )
