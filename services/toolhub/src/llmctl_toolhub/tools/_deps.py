@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
+
 from llmctl_contracts import ErrorBody, ErrorCode, FieldError, subjects
 from llmctl_libs.bus import Bus
-from llmctl_libs.rpc import call
+from llmctl_libs.rpc import RpcError, call
 from llmctl_libs.tools import ToolCallStore, ToolError
 
 __all__ = ["RPC_TIMEOUT_SECONDS", "ToolDeps", "not_found"]
@@ -29,15 +31,28 @@ class ToolDeps:
     bus: Bus
     calls: ToolCallStore
 
-    async def orchestrator(self, operation: str, request: Any, result_type: type[T]) -> T:
-        """Call an orchestrator operation (``RpcError`` carries its error)."""
-        return await call(
-            self.bus,
-            subjects.rpc("orchestrator", operation),
-            request,
-            result_type,
-            timeout=RPC_TIMEOUT_SECONDS,
-        )
+    async def orchestrator(
+        self, operation: str, request: Any, result_type: type[T], *, id_field: str = "run_id"
+    ) -> T:
+        """Call an orchestrator operation (``RpcError`` carries its error).
+
+        Its ``not_found`` names the request's ``id``; the tool's caller sent ``id_field``, so
+        the error is made to name that argument instead.
+        """
+        try:
+            return await call(
+                self.bus,
+                subjects.rpc("orchestrator", operation),
+                request,
+                result_type,
+                timeout=RPC_TIMEOUT_SECONDS,
+            )
+        except RpcError as exc:
+            body = exc.body
+            if body.code is ErrorCode.NOT_FOUND and [d.field for d in body.details] == ["id"]:
+                detail = FieldError(field=f"arguments.{id_field}", reason=body.details[0].reason)
+                raise ToolError(msgspec.structs.replace(body, details=[detail])) from exc
+            raise
 
     async def router(self, operation: str, request: Any, result_type: type[T]) -> T:
         """Call a router operation."""

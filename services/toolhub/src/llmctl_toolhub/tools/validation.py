@@ -114,15 +114,16 @@ def validation_tools(registry: ToolRegistry) -> list[ToolSpec[Any, Any]]:
     ) -> ConditionValidationResult:
         errors: list[FieldError] = []
         good: list[DecisionCondition] = []
+        seen: set[str] = set()
         for index, raw in enumerate(args.conditions):
             try:
-                good.append(msgspec.convert(raw, DecisionCondition, strict=True))
+                condition = msgspec.convert(raw, DecisionCondition, strict=True)
             except msgspec.ValidationError as exc:
                 detail = field_error_from_msgspec(exc)
                 field = f"$.conditions[{index}]" + detail.field.removeprefix("$")
                 errors.append(FieldError(field=field, reason=detail.reason))
-        seen: set[str] = set()
-        for index, condition in enumerate(good):
+                continue
+            good.append(condition)
             if condition.connector_id in seen:
                 errors.append(
                     FieldError(
