@@ -36,8 +36,8 @@ class ToolDeps:
     ) -> T:
         """Call an orchestrator operation (``RpcError`` carries its error).
 
-        Its ``not_found`` names the request's ``id``; the tool's caller sent ``id_field``, so
-        the error is made to name that argument instead.
+        Its ``not_found`` names the request's ``id``; the tool's caller sent ``id_field`` (or
+        ``node_run_id``, for a missing node run), so the error names that argument instead.
         """
         try:
             return await call(
@@ -50,7 +50,8 @@ class ToolDeps:
         except RpcError as exc:
             body = exc.body
             if body.code is ErrorCode.NOT_FOUND and [d.field for d in body.details] == ["id"]:
-                detail = FieldError(field=f"arguments.{id_field}", reason=body.details[0].reason)
+                field = "node_run_id" if body.message.startswith("node run ") else id_field
+                detail = FieldError(field=f"arguments.{field}", reason=body.details[0].reason)
                 raise ToolError(msgspec.structs.replace(body, details=[detail])) from exc
             raise
 
