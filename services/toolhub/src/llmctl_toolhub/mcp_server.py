@@ -2,8 +2,10 @@
 
 Every MCP call goes through :meth:`ToolRuntime.invoke` with ``caller=mcp``: the same argument
 validation, audit record and fallback contract as a call over the bus. MCP calls carry no node
-allowlist and no idempotency key, so each call is a new operation (a repeated write control
-call reaches the orchestrator again, which refuses what the run can no longer take).
+allowlist. A client may put ``llmctl/idempotency_key``, ``llmctl/request_id``,
+``llmctl/correlation_id`` and ``llmctl/run_id`` (strings) in the request's ``_meta``; without
+an idempotency key every call is a new operation (a repeated control call reaches the
+orchestrator again, which refuses what the run can no longer take).
 """
 
 from __future__ import annotations
@@ -19,13 +21,20 @@ import uvicorn
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 
-from llmctl_contracts import encode
+from llmctl_contracts import ErrorBody, ErrorCode, FieldError, encode
 from llmctl_contracts.tools import ToolCaller, ToolCallRequest, ToolStatus
 from llmctl_libs.tools import ToolRuntime
 
-__all__ = ["McpEndpoint", "mcp_server"]
+__all__ = ["META_KEYS", "McpEndpoint", "mcp_server"]
 
 SERVER_NAME = "llmctl-toolhub"
+META_KEYS = {
+    "idempotency_key": "llmctl/idempotency_key",
+    "request_id": "llmctl/request_id",
+    "correlation_id": "llmctl/correlation_id",
+    "run_id": "llmctl/run_id",
+}
+"""``ToolCallRequest`` field -> the ``_meta`` key an MCP client sets it with."""
 MCP_PATH = "/mcp"
 
 
@@ -51,17 +60,30 @@ def mcp_server(runtime: ToolRuntime) -> Server[Any]:
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
+        meta = dict(params.meta or {})
+        bad = [k for k in META_KEYS.values() if k in meta and not isinstance(meta[k], str)]
+        if bad:
+            reason = "must be a string"
+            body = ErrorBody(
+                code=ErrorCode.VALIDATION_FAILED,
+                message=f"_meta.{bad[0]} {reason}",
+                details=[FieldError(field=f"_meta.{k}", reason=reason) for k in bad],
+            )
+            return _error_result(body)
+        traced = {f: v for f, k in META_KEYS.items() if isinstance(v := meta.get(k), str)}
         result = await runtime.invoke(
             ToolCallRequest(
-                tool=params.name, arguments=dict(params.arguments or {}), caller=ToolCaller.MCP
+                tool=params.name,
+                arguments=dict(params.arguments or {}),
+                caller=ToolCaller.MCP,
+                idempotency_key=traced.get("idempotency_key"),
+                request_id=traced.get("request_id"),
+                correlation_id=traced.get("correlation_id"),
+                run_id=traced.get("run_id"),
             )
         )
         if result.status is ToolStatus.ERROR or result.output is None:
-            error = json.loads(encode(result.error)) if result.error else {}
-            return types.CallToolResult(
-                content=[types.TextContent(type="text", text=json.dumps({"error": error}))],
-                is_error=True,
-            )
+            return _error_result(result.error)
         text = json.dumps(
             {"output": result.output, "warnings": result.warnings}
             if result.warnings
@@ -73,6 +95,14 @@ def mcp_server(runtime: ToolRuntime) -> Server[Any]:
         )
 
     return Server(SERVER_NAME, on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+def _error_result(error: ErrorBody | None) -> types.CallToolResult:
+    body = json.loads(encode(error)) if error else {}
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps({"error": body}))],
+        is_error=True,
+    )
 
 
 class _EmbeddedUvicorn(uvicorn.Server):

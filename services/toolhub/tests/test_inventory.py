@@ -1,0 +1,40 @@
+"""The committed tool inventory is the one the registry generates; MCP port settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmctl_toolhub.inventory import current_inventory
+from llmctl_toolhub.tooling import MCP_PORT_ENV, mcp_port_from_env
+
+INVENTORY = Path(__file__).resolve().parents[3] / "docs" / "reference" / "tools.md"
+
+
+def test_committed_inventory_is_current() -> None:
+    assert INVENTORY.read_text() == current_inventory(), (
+        "docs/reference/tools.md is stale: run `python -m llmctl_toolhub.inventory`"
+    )
+
+
+def test_inventory_lists_every_tool_with_its_arguments() -> None:
+    text = current_inventory()
+    assert "### workflow_pause" in text
+    assert "| `run_id` | string | yes |  |" in text
+
+
+@pytest.mark.parametrize(("raw", "port"), [(None, 0), ("", 0), ("0", 0), ("8765", 8765)])
+def test_mcp_port_setting(monkeypatch: pytest.MonkeyPatch, raw: str | None, port: int) -> None:
+    if raw is None:
+        monkeypatch.delenv(MCP_PORT_ENV, raising=False)
+    else:
+        monkeypatch.setenv(MCP_PORT_ENV, raw)
+    assert mcp_port_from_env() == port
+
+
+@pytest.mark.parametrize("raw", ["http", "-1", "70000"])
+def test_bad_mcp_port_stops_with_a_message(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv(MCP_PORT_ENV, raw)
+    with pytest.raises(SystemExit, match=MCP_PORT_ENV):
+        mcp_port_from_env()
