@@ -297,6 +297,12 @@ async def test_allowlist_is_enforced_by_the_tool_layer(harness: Harness) -> None
     assert allowed.status is ToolStatus.SUCCESS
     [row] = await harness.records(call_id=denied.call_id)
     assert row["error_code"] == "forbidden"
+    unlisted = await harness.client.invoke(request("echo", {"text": "x"}, caller="node"))
+    assert unlisted.error is not None
+    assert (unlisted.error.code, unlisted.error.details[0].field) == (
+        ErrorCode.VALIDATION_FAILED,
+        "allowed_tools",
+    )
 
 
 async def test_repeated_key_replays_the_recorded_result_without_a_second_effect(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from llmctl_contracts import ErrorBody, ErrorCode, FieldError
 from llmctl_contracts.codec import field_error_from_msgspec
 from llmctl_contracts.tools import (
+    ToolCaller,
     ToolCallRecord,
     ToolCallRequest,
     ToolCallResult,
@@ -92,6 +93,17 @@ class ToolRuntime:
             spec = self.registry.get(request.tool, request.version)
         except ToolError as exc:
             return await self._refused(call, 0, exc.body)
+        if request.caller is ToolCaller.NODE and request.allowed_tools is None:
+            reason = "a node run's call must carry the node's tool allowlist"
+            return await self._refused(
+                call,
+                spec.version,
+                ErrorBody(
+                    code=ErrorCode.VALIDATION_FAILED,
+                    message=reason,
+                    details=[FieldError(field="allowed_tools", reason=reason)],
+                ),
+            )
         if request.allowed_tools is not None and spec.name not in request.allowed_tools:
             reason = "not in this node's tool allowlist"
             return await self._refused(
