@@ -470,3 +470,27 @@ async def test_list_tools_over_the_bus(harness: Harness) -> None:
     assert add.writes
     assert add.input_schema["required"] == ["name"]
     assert add.input_schema["properties"]["by"] == {"type": "integer", "default": 1}
+
+
+async def test_effect_and_records_commit_together(harness: Harness) -> None:
+    """When the call cannot be recorded, its effect and its key are rolled back with it."""
+    key = new_id()
+    async with harness.db.transaction() as conn:
+        await conn.execute(sa.text(f"ALTER TABLE {SCHEMA}.tool_calls RENAME TO tool_calls_away"))
+    try:
+        with pytest.raises(RpcError) as info:
+            await harness.client.invoke(
+                request("counter_add", {"name": "atomic"}, idempotency_key=key)
+            )
+        assert info.value.body.code is ErrorCode.INTERNAL
+    finally:
+        async with harness.db.transaction() as conn:
+            await conn.execute(
+                sa.text(f"ALTER TABLE {SCHEMA}.tool_calls_away RENAME TO tool_calls")
+            )
+    assert await harness.counter("atomic") is None
+    retried = await harness.client.invoke(
+        request("counter_add", {"name": "atomic"}, idempotency_key=key)
+    )
+    assert (retried.replayed, retried.output) == (False, {"name": "atomic", "value": 1})
+    assert await harness.counter("atomic") == 1

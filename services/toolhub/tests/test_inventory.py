@@ -38,3 +38,20 @@ def test_bad_mcp_port_stops_with_a_message(monkeypatch: pytest.MonkeyPatch, raw:
     monkeypatch.setenv(MCP_PORT_ENV, raw)
     with pytest.raises(SystemExit, match=MCP_PORT_ENV):
         mcp_port_from_env()
+
+
+def test_every_schema_is_a_valid_object_schema() -> None:
+    import jsonschema
+
+    from llmctl_libs.bus import Bus
+    from llmctl_libs.tools import ToolCallStore
+    from llmctl_toolhub.tables import tool_calls
+    from llmctl_toolhub.tools import ToolDeps, build_registry
+
+    deps = ToolDeps(bus=Bus("nats://127.0.0.1:4222", service="t"), calls=ToolCallStore(tool_calls))
+    descriptors = build_registry(deps).describe()
+    assert len(descriptors) == 19
+    for tool in descriptors:
+        for schema in (tool.input_schema, tool.output_schema):
+            jsonschema.Draft202012Validator.check_schema(schema)
+            assert schema["type"] == "object", tool.name

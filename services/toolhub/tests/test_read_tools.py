@@ -3,6 +3,7 @@ against a running toolhub, orchestrator and router: good input and bad input for
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from llmctl_contracts import ErrorCode
 from llmctl_contracts.tools import ToolCallResult, ToolStatus
+from llmctl_infra.testing import async_wait_until
 
 if TYPE_CHECKING:
     from conftest import ToolhubStack
@@ -303,12 +305,19 @@ async def test_run_node_run_logs_and_tool_calls(stack: ToolhubStack) -> None:
     run = await stack.start_run(stack.chain("observed"))
     got = ok(await stack.call("run_get", {"run_id": run.id}, run_id=run.id, request_id="obs-1"))
     assert (got["id"], got["flowchart_id"]) == (run.id, run.flowchart_id)
-    events = ok(await stack.call("logs_get", {"run_id": run.id}, run_id=run.id))["events"]
-    task_run_id = next(
-        e["node_run_id"]
-        for e in events
-        if e["type"] == "node.queued" and e["payload"]["node_id"] == "t"
-    )
+    queued: list[str] = []
+
+    async def task_queued() -> bool:  # the start node runs and routes first
+        events = ok(await stack.call("logs_get", {"run_id": run.id}))["events"]
+        queued[:] = [
+            e["node_run_id"]
+            for e in events
+            if e["type"] == "node.queued" and e["payload"]["node_id"] == "t"
+        ]
+        return bool(queued)
+
+    await async_wait_until(task_queued, timeout=30, what="task node queued")
+    task_run_id = queued[0]
     node_run = ok(
         await stack.call(
             "node_run_get",
@@ -331,7 +340,7 @@ async def test_run_node_run_logs_and_tool_calls(stack: ToolhubStack) -> None:
     assert len(page["events"]) == 1
     assert page["next_after_sequence"] == page["events"][0]["sequence"]
     calls = ok(await stack.call("tool_calls_get", {"run_id": run.id}))["tool_calls"]
-    assert [c["tool"] for c in calls] == ["run_get", "logs_get", "node_run_get"]
+    assert [c["tool"] for c in calls] == ["run_get", "node_run_get"]
     assert calls[0]["request_id"] == "obs-1"
     only = ok(
         await stack.call(
@@ -416,3 +425,22 @@ async def test_registry_listing_over_the_bus(stack: ToolhubStack) -> None:
         "workflow_resume",
     ]
     assert all(t.writes for t in control)
+
+
+async def test_delegating_tool_retries_then_reports_unavailable(stack: ToolhubStack) -> None:
+    """Runs last in this module: it stops the router for a while."""
+    request = {"node": DECISION, "outgoing": OUTGOING, "output": {"score": 9}}
+    key = "router-down-1"
+    stack.services.stop("router")
+    try:
+        down = await stack.call("branch_evaluate", request, idempotency_key=key)
+        assert down.status is ToolStatus.ERROR
+        assert down.error is not None
+        assert down.error.code is ErrorCode.UNAVAILABLE
+        assert down.attempts == 2  # the tool's max_attempts
+    finally:
+        await asyncio.to_thread(stack.services.start, "router")
+    # an unavailable outcome is not recorded: the same key runs again once the router is back
+    back = await stack.call("branch_evaluate", request, idempotency_key=key)
+    assert (back.status, back.replayed) == (ToolStatus.SUCCESS, False)
+    assert ok(back)["target_node_ids"] == ["a"]
