@@ -13,10 +13,12 @@ from openai.types.chat import ChatCompletionFunctionToolParam
 from pydantic import TypeAdapter
 
 from llmctl_contracts.flowchart import DecisionNode
+from llmctl_contracts.tools import ToolCallRequest, ToolStatus
 from llmctl_libs.tools import (
     ToolContext,
     ToolError,
     ToolRegistry,
+    ToolRuntime,
     ToolSpec,
     render_anthropic,
     render_gemini,
@@ -100,3 +102,27 @@ def test_renderings_validate_with_the_provider_sdks() -> None:
         == gemini_tools[0]["parameters_json_schema"]
         == struct_schema(Args)
     )
+
+
+async def test_runtime_without_a_database_runs_calls_without_dedupe() -> None:
+    """The executors' mode: no transaction, no replay, the audit record goes to the log."""
+    calls: list[int] = []
+
+    async def count(ctx: ToolContext, args: Args) -> Out:
+        assert ctx.conn is None
+        calls.append(args.limit)
+        return Out(ok=True)
+
+    runtime = ToolRuntime(
+        ToolRegistry([ToolSpec("count", 1, "test", "Count.", Args, Out, count, writes=True)])
+    )
+    request = ToolCallRequest(
+        tool="count", arguments={"node": {"id": "d"}, "limit": 3}, idempotency_key="k"
+    )
+    first, second = await runtime.invoke(request), await runtime.invoke(request)
+    assert (first.status, second.status) == (ToolStatus.SUCCESS, ToolStatus.SUCCESS)
+    assert not second.replayed
+    assert calls == [3, 3]
+    bad = await runtime.invoke(ToolCallRequest(tool="count", arguments={"node": {"id": 1}}))
+    assert bad.error is not None
+    assert bad.error.details[0].field == "arguments.node.id"

@@ -78,6 +78,10 @@ async def test_pause_resume_cancel_apply_once_and_replay(stack: ToolhubStack) ->
     assert ok(cancelled)["status"] == "cancelled"
     again = await stack.call("workflow_cancel", {"run_id": run.id}, idempotency_key=cancel_key)
     assert (again.replayed, again.output) == (True, cancelled.output)
+    replayed_resume = await stack.call(
+        "workflow_resume", {"run_id": run.id}, idempotency_key=resume_key
+    )
+    assert (replayed_resume.replayed, replayed_resume.output) == (True, resumed.output)
     # a new cancel of a cancelled run conflicts; so does resuming it
     failed(await stack.call("workflow_cancel", {"run_id": run.id}), ErrorCode.CONFLICT, "action")
     failed(await stack.call("workflow_resume", {"run_id": run.id}), ErrorCode.CONFLICT, "action")

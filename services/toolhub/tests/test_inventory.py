@@ -55,3 +55,28 @@ def test_every_schema_is_a_valid_object_schema() -> None:
         for schema in (tool.input_schema, tool.output_schema):
             jsonschema.Draft202012Validator.check_schema(schema)
             assert schema["type"] == "object", tool.name
+
+
+def test_toolhub_registry_renders_for_every_provider_sdk() -> None:
+    from anthropic.types import ToolParam
+    from google.genai import types as genai_types
+    from openai.types.chat import ChatCompletionFunctionToolParam
+    from pydantic import TypeAdapter
+
+    from llmctl_libs.bus import Bus
+    from llmctl_libs.tools import ToolCallStore, render_anthropic, render_gemini, render_openai
+    from llmctl_toolhub.tables import tool_calls
+    from llmctl_toolhub.tools import ToolDeps, build_registry
+
+    deps = ToolDeps(bus=Bus("nats://127.0.0.1:4222", service="t"), calls=ToolCallStore(tool_calls))
+    descriptors = build_registry(deps).describe()
+    openai_adapter = TypeAdapter(ChatCompletionFunctionToolParam)
+    anthropic_adapter = TypeAdapter(ToolParam)
+    for value in render_openai(descriptors):
+        assert openai_adapter.validate_python(value) == value
+    for value in render_anthropic(descriptors):
+        assert anthropic_adapter.validate_python(value) == value
+    declarations = [
+        genai_types.FunctionDeclaration.model_validate(v) for v in render_gemini(descriptors)
+    ]
+    assert [d.name for d in declarations] == [t.name for t in descriptors]

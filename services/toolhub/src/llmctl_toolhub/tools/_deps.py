@@ -16,7 +16,9 @@ __all__ = ["RPC_TIMEOUT_SECONDS", "ToolDeps", "not_found"]
 
 T = TypeVar("T")
 
-RPC_TIMEOUT_SECONDS = 10.0
+RPC_TIMEOUT_SECONDS = 8.0
+"""Wait for a peer's answer; below the tools' 10 s timeout so the peer's silence is reported
+as such (``timeout`` naming the peer's subject) rather than as the tool's own timeout."""
 
 
 @dataclass(frozen=True, slots=True)
