@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from llmctl_contracts import ErrorBody
+from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.tools import ToolCaller, ToolCallRequest, ToolCallResult, ToolStatus
 
 from ..rpc import RpcError
@@ -95,6 +95,4 @@ class NodeRunTools:
 
 
 def _missing_output(tool: str) -> ErrorBody:
-    from llmctl_contracts import ErrorCode
-
     return ErrorBody(code=ErrorCode.INTERNAL, message=f"{tool} answered without output")

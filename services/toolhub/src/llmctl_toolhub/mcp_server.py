@@ -117,7 +117,11 @@ class McpEndpoint:
     """Serves :func:`mcp_server` over streamable HTTP at ``http://HOST:PORT/mcp``."""
 
     def __init__(self, runtime: ToolRuntime, *, host: str, port: int) -> None:
-        app = mcp_server(runtime).streamable_http_app(streamable_http_path=MCP_PATH, host=host)
+        # Stateless: no session lives in one replica, so toolhub replicas behind one address
+        # can each answer any request.
+        app = mcp_server(runtime).streamable_http_app(
+            streamable_http_path=MCP_PATH, host=host, stateless_http=True
+        )
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
         self._server = _EmbeddedUvicorn(config)
         self._task: asyncio.Task[None] | None = None
