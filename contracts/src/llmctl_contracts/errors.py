@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     IDEMPOTENCY_MISMATCH = "idempotency_mismatch"
     """An ``Idempotency-Key`` was reused with a different request body (HTTP 422)."""
+    FORBIDDEN = "forbidden"
+    """The caller may not do this (e.g. a tool outside the node's tool allowlist; HTTP 403)."""
     UNKNOWN_VERSION = "unknown_version"
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"

@@ -20,6 +20,7 @@ from .routing_ops import (
     ValidateConnectorConditions,
 )
 from .special_nodes import MemoryNodeConfig, MilestoneNodeConfig, PlanNodeConfig
+from .tools import ListTools, ToolCallRecord, ToolCallRequest, ToolCallResult, ToolDescriptor
 
 __all__ = ["contract_schemas"]
 
@@ -56,6 +57,11 @@ def contract_schemas() -> dict[str, dict[str, Any]]:
         ),
         "models.runtime-settings": msgspec.json.schema(models.RuntimeSettings),
         "models.runtime-settings-update.request": msgspec.json.schema(models.UpdateRuntimeSettings),
+        "tool.call.request": msgspec.json.schema(ToolCallRequest),
+        "tool.call.reply": msgspec.json.schema(ToolCallResult),
+        "tool.call.record": msgspec.json.schema(ToolCallRecord),
+        "tool.list.request": msgspec.json.schema(ListTools),
+        "tool.list.reply": msgspec.json.schema(list[ToolDescriptor]),
     }
     for (name, version), struct in sorted({**EVENT_TYPES, **COMMAND_TYPES}.items()):
         schemas[f"{name}.v{version}"] = msgspec.json.schema(struct)

@@ -21,6 +21,8 @@ __all__ = [
     "rpc",
     "run_event",
     "run_events",
+    "tool_call",
+    "tool_list",
 ]
 
 EVT_STREAM = "LLMCTL_EVT"
@@ -101,3 +103,13 @@ def cancel_broadcast() -> str:
 def rpc(service: str, operation: str) -> str:
     """Request/reply subject of one service operation, e.g. ``llmctl.rpc.orchestrator.run.get``."""
     return f"llmctl.rpc.{service}.{operation}"
+
+
+def tool_call(service: str = "toolhub") -> str:
+    """Request/reply subject invoking one tool of ``service``'s registry (``ToolCallRequest``)."""
+    return rpc(service, "tool.call")
+
+
+def tool_list(service: str = "toolhub") -> str:
+    """Request/reply subject listing ``service``'s tools (``ListTools``)."""
+    return rpc(service, "tool.list")

@@ -34,6 +34,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.IDEMPOTENCY_MISMATCH: 422,
+    ErrorCode.FORBIDDEN: 403,
     ErrorCode.UNKNOWN_VERSION: 422,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,

@@ -9,13 +9,14 @@ from llmctl_libs.consumer import guarded
 from llmctl_libs.service import ServiceContext, ServiceDefinition
 
 from .tables import SCHEMA
+from .tooling import register_tools
 from .worker import SpecialNodeWorker
 
 __all__ = ["DEFINITION", "setup"]
 
 
 async def setup(ctx: ServiceContext) -> None:
-    """Register the special-node work queue consumer."""
+    """Register the special-node work queue consumer and serve the tool registry."""
     worker = SpecialNodeWorker(ctx.bus, ctx.require_persistence().database)
     ctx.bus.consume(
         subjects.execute_command("toolhub"),
@@ -23,6 +24,7 @@ async def setup(ctx: ServiceContext) -> None:
         guarded(ctx.bus, "toolhub", worker),
         stream=subjects.CMD_STREAM,
     )
+    register_tools(ctx)
 
 
 DEFINITION = ServiceDefinition(

@@ -1,0 +1,98 @@
+"""The per-node-run invoker: ``await tools("run_get", {...})`` with auto-incrementing call
+indexes, over the bus or in process."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from llmctl_contracts import ErrorBody, ErrorCode
+from llmctl_contracts.tools import ToolCaller, ToolCallRequest, ToolCallResult, ToolStatus
+
+from ..rpc import RpcError
+
+__all__ = ["Invoke", "NodeRunTools", "ToolCallError"]
+
+Invoke = Callable[[ToolCallRequest], Awaitable[ToolCallResult]]
+"""Runs one call: :meth:`ToolRuntime.invoke` in process, :meth:`ToolClient.invoke` over NATS."""
+
+
+class ToolCallError(Exception):
+    """A tool call failed.
+
+    Attributes:
+        body: The error (shared envelope body).
+        result: The call's full result, when the tool layer answered (``None`` when the call
+            never reached it, e.g. no toolhub answering).
+    """
+
+    def __init__(self, body: ErrorBody, result: ToolCallResult | None = None) -> None:
+        super().__init__(body.message)
+        self.body = body
+        self.result = result
+
+
+class NodeRunTools:
+    """Calls tools for one node run; each call gets the next call index.
+
+    The idempotency key of call ``i`` is ``"<node_run_id>:<i>"``, so a node run that is
+    executed again (a redelivered command) replays its earlier calls instead of repeating
+    their effects, provided it makes the same calls in the same order.
+
+    Attributes:
+        results: Every result so far (to read ``warnings`` and ``fallback_used``).
+    """
+
+    def __init__(
+        self,
+        invoke: Invoke,
+        *,
+        node_run_id: str,
+        run_id: str,
+        allowed_tools: list[str],
+        request_id: str | None = None,
+        correlation_id: str | None = None,
+        start_index: int = 0,
+    ) -> None:
+        self._invoke = invoke
+        self._node_run_id = node_run_id
+        self._run_id = run_id
+        self._allowed = list(allowed_tools)
+        self._request_id = request_id
+        self._correlation_id = correlation_id
+        self._next = start_index
+        self.results: list[ToolCallResult] = []
+
+    @property
+    def next_index(self) -> int:
+        """The call index the next call will use."""
+        return self._next
+
+    async def __call__(self, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Call ``tool``; its output, or :class:`ToolCallError` (``.body``) on failure."""
+        index = self._next
+        self._next += 1
+        request = ToolCallRequest(
+            tool=tool,
+            arguments=arguments,
+            idempotency_key=f"{self._node_run_id}:{index}",
+            caller=ToolCaller.NODE,
+            run_id=self._run_id,
+            node_run_id=self._node_run_id,
+            call_index=index,
+            allowed_tools=self._allowed,
+            request_id=self._request_id,
+            correlation_id=self._correlation_id,
+        )
+        try:
+            result = await self._invoke(request)
+        except RpcError as exc:
+            raise ToolCallError(exc.body) from exc
+        self.results.append(result)
+        if result.status is ToolStatus.ERROR or result.output is None:
+            raise ToolCallError(result.error or _missing_output(tool), result)
+        return result.output
+
+
+def _missing_output(tool: str) -> ErrorBody:
+    return ErrorBody(code=ErrorCode.INTERNAL, message=f"{tool} answered without output")
