@@ -5,6 +5,7 @@ NATS with a bus client calling toolhub's tools (tool tests)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +32,14 @@ from llmctl_libs.bus import Bus
 from llmctl_libs.rpc import RpcError, call
 from llmctl_libs.store import Database
 from llmctl_libs.store.migrations import migrate
-from llmctl_libs.tools import ToolClient
+from llmctl_libs.tools import NodeRunTools, ToolCallStore, ToolClient, ToolRegistry, ToolRuntime
 from llmctl_toolhub.app import DEFINITION
-from llmctl_toolhub.domains.catalog import operations_by_name
+from llmctl_toolhub.domains.catalog import DOMAIN_OPERATIONS
 from llmctl_toolhub.nodes.invoker import ToolCallError
 from llmctl_toolhub.nodes.llm import OpenAIModelCaller
-from llmctl_toolhub.nodes.local_invoker import LocalToolInvoker
+from llmctl_toolhub.tables import tool_calls
 from llmctl_toolhub.tooling import MCP_PORT_ENV
+from llmctl_toolhub.tools import domain_tools
 
 
 async def migrated_database(admin_url: str) -> Database:
@@ -61,13 +63,26 @@ async def toolhub_db(postgres_admin_url: str) -> AsyncIterator[Database]:
         await database.dispose()
 
 
+@pytest.fixture(scope="module")
+def domain_runtime(toolhub_db: Database) -> ToolRuntime:
+    """The tool runtime over the domain tools, in process on the module's database."""
+    registry = ToolRegistry()
+    for spec in domain_tools():
+        registry.register(spec)
+    return ToolRuntime(registry, database=toolhub_db, store=ToolCallStore(tool_calls))
+
+
 @pytest.fixture
-def tools(toolhub_db: Database) -> LocalToolInvoker:
-    """The in-process tool invoker without call recording."""
-    return LocalToolInvoker(toolhub_db, operations_by_name())
+def tools(domain_runtime: ToolRuntime) -> NodeRunTools:
+    """A per-node-run invoker allowed every domain tool (a fresh node run per test)."""
+    return domain_runtime.for_node_run(
+        node_run_id=f"test-{uuid.uuid4().hex}",
+        run_id="run-test",
+        allowed_tools=[op.name for op in DOMAIN_OPERATIONS],
+    )
 
 
-async def tool_error(tools: LocalToolInvoker, tool: str, arguments: dict[str, Any]) -> ErrorBody:
+async def tool_error(tools: Any, tool: str, arguments: dict[str, Any]) -> ErrorBody:
     """The error a call must fail with."""
     with pytest.raises(ToolCallError) as info:
         await tools(tool, arguments)

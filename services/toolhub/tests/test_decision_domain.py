@@ -6,18 +6,18 @@ from typing import Any
 
 import pytest
 
-from llmctl_toolhub.nodes.local_invoker import LocalToolInvoker
+from llmctl_libs.tools import NodeRunTools
 
 OPTIONS = [{"label": "Postgres"}, {"label": "SQLite"}, {"id": "files", "label": "Flat files"}]
 
 
-async def _decision(tools: LocalToolInvoker) -> dict[str, Any]:
+async def _decision(tools: NodeRunTools) -> dict[str, Any]:
     return await tools(
         "decision_create", {"title": "Store", "question": "Where do runs live?", "options": OPTIONS}
     )
 
 
-async def test_full_lifecycle(tools: LocalToolInvoker) -> None:
+async def test_full_lifecycle(tools: NodeRunTools) -> None:
     decision = await _decision(tools)
     assert decision["status"] == "open"
     options = await tools("decision_list_options", {"id": decision["id"]})
@@ -51,7 +51,7 @@ async def test_full_lifecycle(tools: LocalToolInvoker) -> None:
     assert decision["id"] in [d["id"] for d in listed["items"]]
 
 
-async def test_min_score_can_leave_no_recommendation(tools: LocalToolInvoker) -> None:
+async def test_min_score_can_leave_no_recommendation(tools: NodeRunTools) -> None:
     decision = await _decision(tools)
     await tools(
         "decision_score_options",
@@ -65,18 +65,18 @@ async def test_min_score_can_leave_no_recommendation(tools: LocalToolInvoker) ->
     assert "minimum score 50" in evaluated["evaluation"]["reason"]
 
 
-async def test_evaluating_unscored_options_conflicts(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_evaluating_unscored_options_conflicts(tools: NodeRunTools, refused: Any) -> None:
     decision = await _decision(tools)
     await tools(
         "decision_score_options",
         {"id": decision["id"], "scores": [{"option_id": "files", "score": 5}]},
     )
     error = await refused(tools, "decision_evaluate", {"id": decision["id"]})
-    assert (error.code, error.details[0].field) == ("conflict", "scores")
+    assert (error.code, error.details[0].field) == ("conflict", "arguments.scores")
     assert "option_1, option_2" in error.message
 
 
-async def test_decided_decision_is_closed(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_decided_decision_is_closed(tools: NodeRunTools, refused: Any) -> None:
     decision = await _decision(tools)
     await tools(
         "decision_record_outcome", {"id": decision["id"], "option_id": "files", "summary": "ok"}
@@ -87,13 +87,11 @@ async def test_decided_decision_is_closed(tools: LocalToolInvoker, refused: Any)
         ("decision_evaluate", {}),
     ]:
         error = await refused(tools, tool, {"id": decision["id"], **arguments})
-        assert (error.code, error.details[0].field) == ("conflict", "id"), tool
+        assert (error.code, error.details[0].field) == ("conflict", "arguments.id"), tool
     assert (await tools("decision_get", {"id": decision["id"]}))["outcome"]["option_id"] == "files"
 
 
-async def test_unknown_or_repeated_options_are_refused(
-    tools: LocalToolInvoker, refused: Any
-) -> None:
+async def test_unknown_or_repeated_options_are_refused(tools: NodeRunTools, refused: Any) -> None:
     decision = await _decision(tools)
     error = await refused(
         tools,
@@ -103,7 +101,10 @@ async def test_unknown_or_repeated_options_are_refused(
             "scores": [{"option_id": "files", "score": 1}, {"option_id": "mongo", "score": 2}],
         },
     )
-    assert (error.code, error.details[0].field) == ("validation_failed", "scores[1].option_id")
+    assert (error.code, error.details[0].field) == (
+        "validation_failed",
+        "arguments.scores[1].option_id",
+    )
     error = await refused(
         tools,
         "decision_score_options",
@@ -112,17 +113,20 @@ async def test_unknown_or_repeated_options_are_refused(
             "scores": [{"option_id": "files", "score": 1}, {"option_id": "files", "score": 2}],
         },
     )
-    assert (error.code, error.details[0].field) == ("validation_failed", "scores[1].option_id")
+    assert (error.code, error.details[0].field) == (
+        "validation_failed",
+        "arguments.scores[1].option_id",
+    )
     error = await refused(
         tools,
         "decision_record_outcome",
         {"id": decision["id"], "option_id": "mongo", "summary": "x"},
     )
-    assert (error.code, error.details[0].field) == ("validation_failed", "option_id")
+    assert (error.code, error.details[0].field) == ("validation_failed", "arguments.option_id")
     assert (await tools("decision_get", {"id": decision["id"]}))["version"] == 1
 
 
-async def test_stale_version_conflicts(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_stale_version_conflicts(tools: NodeRunTools, refused: Any) -> None:
     decision = await _decision(tools)
     error = await refused(
         tools,
@@ -133,7 +137,7 @@ async def test_stale_version_conflicts(tools: LocalToolInvoker, refused: Any) ->
             "scores": [{"option_id": "files", "score": 1}],
         },
     )
-    assert (error.code, error.details[0].field) == ("conflict", "expected_version")
+    assert (error.code, error.details[0].field) == ("conflict", "arguments.expected_version")
 
 
 @pytest.mark.parametrize(
@@ -147,35 +151,39 @@ async def test_stale_version_conflicts(tools: LocalToolInvoker, refused: Any) ->
     ],
 )
 async def test_missing_decision_is_not_found(
-    tools: LocalToolInvoker, refused: Any, tool: str, arguments: dict[str, Any]
+    tools: NodeRunTools, refused: Any, tool: str, arguments: dict[str, Any]
 ) -> None:
     error = await refused(tools, tool, arguments)
-    assert (error.code, error.details[0].field) == ("not_found", "id")
+    assert (error.code, error.details[0].field) == ("not_found", "arguments.id")
 
 
 @pytest.mark.parametrize(
     ("tool", "arguments", "field"),
     [
-        ("decision_create", {"title": "t", "options": []}, "$.options"),
-        ("decision_create", {"options": [{"label": "a"}]}, "$.title"),
+        ("decision_create", {"title": "t", "options": []}, "arguments.options"),
+        ("decision_create", {"options": [{"label": "a"}]}, "arguments.title"),
         (
             "decision_create",
             {"title": "t", "options": [{"label": "a", "id": "x"}, {"label": "b", "id": "x"}]},
-            "options[1].id",
+            "arguments.options[1].id",
         ),
         (
             "decision_score_options",
             {"id": "d", "scores": [{"option_id": "a", "score": 101}]},
-            "$.scores[0].score",
+            "arguments.scores[0].score",
         ),
-        ("decision_score_options", {"id": "d", "scores": []}, "$.scores"),
-        ("decision_evaluate", {"id": "d", "min_score": -1}, "$.min_score"),
-        ("decision_record_outcome", {"id": "d", "option_id": "a", "summary": ""}, "$.summary"),
-        ("decision_list", {"status": "closed"}, "$.status"),
+        ("decision_score_options", {"id": "d", "scores": []}, "arguments.scores"),
+        ("decision_evaluate", {"id": "d", "min_score": -1}, "arguments.min_score"),
+        (
+            "decision_record_outcome",
+            {"id": "d", "option_id": "a", "summary": ""},
+            "arguments.summary",
+        ),
+        ("decision_list", {"status": "closed"}, "arguments.status"),
     ],
 )
 async def test_schema_violations_name_the_field(
-    tools: LocalToolInvoker, refused: Any, tool: str, arguments: dict[str, Any], field: str
+    tools: NodeRunTools, refused: Any, tool: str, arguments: dict[str, Any], field: str
 ) -> None:
     error = await refused(tools, tool, arguments)
     assert (error.code, error.details[0].field) == ("validation_failed", field)

@@ -50,7 +50,19 @@ def test_every_schema_is_a_valid_object_schema() -> None:
 
     deps = ToolDeps(bus=Bus("nats://127.0.0.1:4222", service="t"), calls=ToolCallStore(tool_calls))
     descriptors = build_registry(deps).describe()
-    assert len(descriptors) == 19
+    from llmctl_toolhub.domains.catalog import DOMAIN_OPERATIONS
+
+    assert {t.domain for t in descriptors} == {
+        "memory",
+        "plan",
+        "milestone",
+        "decision",
+        "connector_branch",
+        "contract_validation",
+        "observability",
+        "workflow_control",
+    }
+    assert {op.name for op in DOMAIN_OPERATIONS} <= {t.name for t in descriptors}
     for tool in descriptors:
         for schema in (tool.input_schema, tool.output_schema):
             jsonschema.Draft202012Validator.check_schema(schema)

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from llmctl_toolhub.nodes.local_invoker import LocalToolInvoker
+from llmctl_libs.tools import NodeRunTools
 
 
 def _scope() -> str:
     return f"s-{uuid.uuid4().hex[:8]}"
 
 
-async def test_create_get_update_delete_round_trip(tools: LocalToolInvoker) -> None:
+async def test_create_get_update_delete_round_trip(tools: NodeRunTools) -> None:
     scope = _scope()
     created = await tools(
         "memory_create", {"content": "The deploy uses blue/green", "scope": scope, "tags": ["ops"]}
@@ -32,7 +32,7 @@ async def test_create_get_update_delete_round_trip(tools: LocalToolInvoker) -> N
     assert (await tools("memory_list", {"scope": scope}))["items"] == []
 
 
-async def test_list_filters_by_scope_and_tag_newest_first(tools: LocalToolInvoker) -> None:
+async def test_list_filters_by_scope_and_tag_newest_first(tools: NodeRunTools) -> None:
     scope = _scope()
     first = await tools("memory_create", {"content": "one", "scope": scope, "tags": ["a"]})
     second = await tools("memory_create", {"content": "two", "scope": scope, "tags": ["a", "b"]})
@@ -45,7 +45,7 @@ async def test_list_filters_by_scope_and_tag_newest_first(tools: LocalToolInvoke
     assert [m["id"] for m in paged["items"]] == [first["id"]]
 
 
-async def test_search_ranks_by_matched_words(tools: LocalToolInvoker) -> None:
+async def test_search_ranks_by_matched_words(tools: NodeRunTools) -> None:
     scope = _scope()
     both = await tools("memory_create", {"content": "Postgres backup runs nightly", "scope": scope})
     one = await tools("memory_create", {"content": "Postgres is the store", "scope": scope})
@@ -56,23 +56,23 @@ async def test_search_ranks_by_matched_words(tools: LocalToolInvoker) -> None:
     assert literal["items"] == []  # LIKE wildcards in the query are escaped
 
 
-async def test_caller_chosen_id_is_unique(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_caller_chosen_id_is_unique(tools: NodeRunTools, refused: Any) -> None:
     memory_id = f"m-{uuid.uuid4().hex[:8]}"
     await tools("memory_create", {"content": "x", "id": memory_id})
     error = await refused(tools, "memory_create", {"content": "y", "id": memory_id})
     assert error.code == "conflict"
-    assert error.details[0].field == "id"
+    assert error.details[0].field == "arguments.id"
 
 
 async def test_stale_version_is_a_conflict_and_changes_nothing(
-    tools: LocalToolInvoker, refused: Any
+    tools: NodeRunTools, refused: Any
 ) -> None:
     created = await tools("memory_create", {"content": "v1"})
     await tools("memory_update", {"id": created["id"], "expected_version": 1, "content": "v2"})
     error = await refused(
         tools, "memory_update", {"id": created["id"], "expected_version": 1, "content": "lost"}
     )
-    assert (error.code, error.details[0].field) == ("conflict", "expected_version")
+    assert (error.code, error.details[0].field) == ("conflict", "arguments.expected_version")
     assert "version 2" in error.message
     error = await refused(tools, "memory_delete", {"id": created["id"], "expected_version": 1})
     assert error.code == "conflict"
@@ -88,34 +88,38 @@ async def test_stale_version_is_a_conflict_and_changes_nothing(
     ],
 )
 async def test_missing_ids_are_not_found(
-    tools: LocalToolInvoker, refused: Any, tool: str, arguments: dict[str, Any]
+    tools: NodeRunTools, refused: Any, tool: str, arguments: dict[str, Any]
 ) -> None:
     error = await refused(tools, tool, arguments)
     assert error.code == "not_found"
-    assert error.details[0].field == "id"
+    assert error.details[0].field == "arguments.id"
     assert "missing-memory" in error.message
 
 
 @pytest.mark.parametrize(
     ("tool", "arguments", "field"),
     [
-        ("memory_create", {}, "$.content"),
-        ("memory_create", {"content": ""}, "$.content"),
-        ("memory_create", {"content": "x", "tags": "ops"}, "$.tags"),
-        ("memory_create", {"content": "x", "colour": "red"}, "$"),
-        ("memory_create", {"content": "x", "id": "has space"}, "$.id"),
-        ("memory_create", {"content": "x", "tags": [f"t{i}" for i in range(21)]}, "$.tags"),
-        ("memory_get", {"id": 7}, "$.id"),
-        ("memory_update", {"id": "a", "content": "x"}, "$.expected_version"),
-        ("memory_update", {"id": "a", "expected_version": 0, "content": "x"}, "$.expected_version"),
-        ("memory_list", {"limit": 0}, "$.limit"),
-        ("memory_list", {"offset": -1}, "$.offset"),
-        ("memory_search", {"query": ""}, "$.query"),
-        ("memory_search", {"query": "x", "limit": 51}, "$.limit"),
+        ("memory_create", {}, "arguments.content"),
+        ("memory_create", {"content": ""}, "arguments.content"),
+        ("memory_create", {"content": "x", "tags": "ops"}, "arguments.tags"),
+        ("memory_create", {"content": "x", "colour": "red"}, "arguments"),
+        ("memory_create", {"content": "x", "id": "has space"}, "arguments.id"),
+        ("memory_create", {"content": "x", "tags": [f"t{i}" for i in range(21)]}, "arguments.tags"),
+        ("memory_get", {"id": 7}, "arguments.id"),
+        ("memory_update", {"id": "a", "content": "x"}, "arguments.expected_version"),
+        (
+            "memory_update",
+            {"id": "a", "expected_version": 0, "content": "x"},
+            "arguments.expected_version",
+        ),
+        ("memory_list", {"limit": 0}, "arguments.limit"),
+        ("memory_list", {"offset": -1}, "arguments.offset"),
+        ("memory_search", {"query": ""}, "arguments.query"),
+        ("memory_search", {"query": "x", "limit": 51}, "arguments.limit"),
     ],
 )
 async def test_schema_violations_name_the_field(
-    tools: LocalToolInvoker, refused: Any, tool: str, arguments: dict[str, Any], field: str
+    tools: NodeRunTools, refused: Any, tool: str, arguments: dict[str, Any], field: str
 ) -> None:
     error = await refused(tools, tool, arguments)
     assert error.code == "validation_failed"
@@ -123,17 +127,17 @@ async def test_schema_violations_name_the_field(
     assert tool in error.message
 
 
-async def test_update_without_changes_is_refused(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_update_without_changes_is_refused(tools: NodeRunTools, refused: Any) -> None:
     created = await tools("memory_create", {"content": "x"})
     error = await refused(tools, "memory_update", {"id": created["id"], "expected_version": 1})
-    assert (error.code, error.details[0].field) == ("validation_failed", "content")
+    assert (error.code, error.details[0].field) == ("validation_failed", "arguments.content")
 
 
-async def test_whitespace_only_query_is_refused(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_whitespace_only_query_is_refused(tools: NodeRunTools, refused: Any) -> None:
     error = await refused(tools, "memory_search", {"query": "   "})
-    assert (error.code, error.details[0].field) == ("validation_failed", "query")
+    assert (error.code, error.details[0].field) == ("validation_failed", "arguments.query")
 
 
-async def test_unknown_tool_is_not_found(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_unknown_tool_is_not_found(tools: NodeRunTools, refused: Any) -> None:
     error = await refused(tools, "memory_forget", {})
     assert (error.code, error.details[0].field) == ("not_found", "tool")

@@ -8,10 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from llmctl_libs.store import Database
+from llmctl_libs.tools import NodeRunTools
 from llmctl_toolhub.domains.tables import memories
 from llmctl_toolhub.nodes.execute import execute_special_node
 from llmctl_toolhub.nodes.llm import OpenAIModelCaller
-from llmctl_toolhub.nodes.local_invoker import LocalToolInvoker
 
 
 def _scope() -> str:
@@ -28,7 +28,7 @@ def _add(scope: str, **config: Any) -> dict[str, Any]:
 
 
 async def test_add_appends_text_from_the_context(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     scope = _scope()
     node = node_of(_add(scope, text_source_path="latest_upstream.output.note", tags=["ops"]))
@@ -51,7 +51,7 @@ async def test_add_appends_text_from_the_context(
 
 
 async def test_structured_source_values_are_stored_as_json(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     scope = _scope()
     node = node_of(_add(scope, text_source_path="latest_upstream.output"))
@@ -62,7 +62,7 @@ async def test_structured_source_values_are_stored_as_json(
 
 
 async def test_replace_leaves_only_the_new_memory(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     scope = _scope()
     old = [await tools("memory_create", {"content": f"old {i}", "scope": scope}) for i in range(3)]
@@ -75,7 +75,7 @@ async def test_replace_leaves_only_the_new_memory(
 
 
 async def test_max_count_retention_keeps_the_newest(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     scope = _scope()
     for i in range(4):
@@ -88,7 +88,7 @@ async def test_max_count_retention_keeps_the_newest(
 
 
 async def test_ttl_retention_drops_old_memories(
-    tools: LocalToolInvoker,
+    tools: NodeRunTools,
     toolhub_db: Database,
     no_models: OpenAIModelCaller,
     node_of: Any,
@@ -112,7 +112,7 @@ async def test_ttl_retention_drops_old_memories(
 
 
 async def test_retrieve_searches_with_the_context_query(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     scope = _scope()
     hit = await tools("memory_create", {"content": "rollback needs approval", "scope": scope})
@@ -137,7 +137,7 @@ async def test_retrieve_searches_with_the_context_query(
 
 
 async def test_retrieve_without_query_lists_the_newest(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     scope = _scope()
     for i in range(3):
@@ -155,7 +155,7 @@ async def test_retrieve_without_query_lists_the_newest(
 
 
 async def test_default_scope_is_the_flowchart(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of({"type": "memory", "id": "remember", "action": "add", "config": {"text": "x"}})
     result = await execute_special_node(node, context_of("remember"), tools, no_models)
@@ -163,7 +163,7 @@ async def test_default_scope_is_the_flowchart(
 
 
 async def test_deterministic_add_without_text_fails_without_fallback(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     scope = _scope()
     node = node_of(
@@ -180,7 +180,7 @@ async def test_deterministic_add_without_text_fails_without_fallback(
 
 
 async def test_guided_add_lets_the_model_compose_the_text(
-    tools: LocalToolInvoker, models: OpenAIModelCaller, node_of: Any, context_of: Any, demo_llm: Any
+    tools: NodeRunTools, models: OpenAIModelCaller, node_of: Any, context_of: Any, demo_llm: Any
 ) -> None:
     scope = _scope()
     before = demo_llm.stats.completions
@@ -196,7 +196,7 @@ async def test_guided_add_lets_the_model_compose_the_text(
 
 
 async def test_guided_add_without_a_model_fails_unavailable(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of(_add(_scope()))
     result = await execute_special_node(node, context_of("remember"), tools, no_models)
@@ -205,7 +205,7 @@ async def test_guided_add_without_a_model_fails_unavailable(
 
 
 async def test_bad_config_names_the_field(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of({"type": "memory", "id": "m", "config": {"limit": 0}})
     result = await execute_special_node(node, context_of("m"), tools, no_models)
@@ -217,7 +217,7 @@ async def test_bad_config_names_the_field(
 
 
 async def test_summary_is_added_when_asked(
-    tools: LocalToolInvoker, models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of(_add(_scope(), text="x", llm_summary=True))
     result = await execute_special_node(node, context_of("remember"), tools, models)
@@ -225,7 +225,7 @@ async def test_summary_is_added_when_asked(
 
 
 async def test_failed_summary_is_only_a_warning(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of(_add(_scope(), text="x", llm_summary=True))
     result = await execute_special_node(node, context_of("remember"), tools, no_models)

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from llmctl_toolhub.nodes.local_invoker import LocalToolInvoker
+from llmctl_libs.tools import NodeRunTools
 
 
-async def test_create_update_and_complete(tools: LocalToolInvoker) -> None:
+async def test_create_update_and_complete(tools: NodeRunTools) -> None:
     created = await tools("milestone_create", {"name": "Beta", "owner": "ana", "priority": "high"})
     assert (created["status"], created["health"], created["progress_percent"]) == (
         "planned",
@@ -40,7 +40,7 @@ async def test_create_update_and_complete(tools: LocalToolInvoker) -> None:
     assert await tools("milestone_get", {"id": created["id"]}) == reopened
 
 
-async def test_attach_evidence(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_attach_evidence(tools: NodeRunTools, refused: Any) -> None:
     created = await tools("milestone_create", {"name": "GA"})
     with_link = await tools(
         "milestone_attach_evidence",
@@ -58,16 +58,16 @@ async def test_attach_evidence(tools: LocalToolInvoker, refused: Any) -> None:
     error = await refused(
         tools, "milestone_attach_evidence", {"id": created["id"], "kind": "photo", "ref": "x"}
     )
-    assert (error.code, error.details[0].field) == ("validation_failed", "$.kind")
+    assert (error.code, error.details[0].field) == ("validation_failed", "arguments.kind")
     error = await refused(
         tools,
         "milestone_attach_evidence",
         {"id": created["id"], "kind": "note", "ref": "x", "expected_version": 2},
     )
-    assert (error.code, error.details[0].field) == ("conflict", "expected_version")
+    assert (error.code, error.details[0].field) == ("conflict", "arguments.expected_version")
 
 
-async def test_list_by_status_and_delete(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_list_by_status_and_delete(tools: NodeRunTools, refused: Any) -> None:
     blocked = await tools("milestone_create", {"name": "Blocked one", "status": "blocked"})
     listed = await tools("milestone_list", {"status": "blocked", "limit": 200})
     assert blocked["id"] in [m["id"] for m in listed["items"]]
@@ -79,13 +79,13 @@ async def test_list_by_status_and_delete(tools: LocalToolInvoker, refused: Any) 
     assert error.code == "not_found"
 
 
-async def test_stale_update_conflicts(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_stale_update_conflicts(tools: NodeRunTools, refused: Any) -> None:
     created = await tools("milestone_create", {"name": "RC"})
     await tools("milestone_update", {"id": created["id"], "expected_version": 1, "owner": "bo"})
     error = await refused(
         tools, "milestone_update", {"id": created["id"], "expected_version": 1, "owner": "cy"}
     )
-    assert (error.code, error.details[0].field) == ("conflict", "expected_version")
+    assert (error.code, error.details[0].field) == ("conflict", "arguments.expected_version")
     assert (await tools("milestone_get", {"id": created["id"]}))["owner"] == "bo"
 
 
@@ -100,28 +100,28 @@ async def test_stale_update_conflicts(tools: LocalToolInvoker, refused: Any) -> 
     ],
 )
 async def test_missing_milestone_is_not_found(
-    tools: LocalToolInvoker, refused: Any, tool: str, arguments: dict[str, Any]
+    tools: NodeRunTools, refused: Any, tool: str, arguments: dict[str, Any]
 ) -> None:
     error = await refused(tools, tool, arguments)
-    assert (error.code, error.details[0].field) == ("not_found", "id")
+    assert (error.code, error.details[0].field) == ("not_found", "arguments.id")
 
 
 @pytest.mark.parametrize(
     ("tool", "arguments", "field"),
     [
-        ("milestone_create", {}, "$.name"),
-        ("milestone_create", {"name": "x", "progress_percent": 101}, "$.progress_percent"),
-        ("milestone_create", {"name": "x", "health": "blue"}, "$.health"),
-        ("milestone_create", {"name": "x", "priority": "urgent"}, "$.priority"),
-        ("milestone_create", {"name": "x", "status": "done"}, "$.status"),
-        ("milestone_update", {"id": "x", "expected_version": 1}, "name"),
-        ("milestone_update", {"id": "x", "name": "y"}, "$.expected_version"),
-        ("milestone_attach_evidence", {"id": "x", "kind": "note", "ref": ""}, "$.ref"),
-        ("milestone_list", {"status": "open"}, "$.status"),
+        ("milestone_create", {}, "arguments.name"),
+        ("milestone_create", {"name": "x", "progress_percent": 101}, "arguments.progress_percent"),
+        ("milestone_create", {"name": "x", "health": "blue"}, "arguments.health"),
+        ("milestone_create", {"name": "x", "priority": "urgent"}, "arguments.priority"),
+        ("milestone_create", {"name": "x", "status": "done"}, "arguments.status"),
+        ("milestone_update", {"id": "x", "expected_version": 1}, "arguments.name"),
+        ("milestone_update", {"id": "x", "name": "y"}, "arguments.expected_version"),
+        ("milestone_attach_evidence", {"id": "x", "kind": "note", "ref": ""}, "arguments.ref"),
+        ("milestone_list", {"status": "open"}, "arguments.status"),
     ],
 )
 async def test_schema_violations_name_the_field(
-    tools: LocalToolInvoker, refused: Any, tool: str, arguments: dict[str, Any], field: str
+    tools: NodeRunTools, refused: Any, tool: str, arguments: dict[str, Any], field: str
 ) -> None:
     error = await refused(tools, tool, arguments)
     assert (error.code, error.details[0].field) == ("validation_failed", field)

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from llmctl_contracts.special_nodes import MilestoneNodeConfig
+from llmctl_libs.tools import NodeRunTools
 from llmctl_toolhub.nodes.execute import execute_special_node
 from llmctl_toolhub.nodes.llm import OpenAIModelCaller
-from llmctl_toolhub.nodes.local_invoker import LocalToolInvoker
 from llmctl_toolhub.nodes.milestone import loop_rules
 
 
@@ -30,7 +30,7 @@ def _node(
 
 
 async def test_create_or_update_creates_then_updates(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     milestone_id = f"ms-{uuid.uuid4().hex[:8]}"
     node = node_of(_node(milestone_id, patch_source_path="latest_upstream.output.milestone"))
@@ -67,7 +67,7 @@ async def test_create_or_update_creates_then_updates(
 
 
 async def test_completion_source_completes_and_terminates(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     milestone_id = f"ms-{uuid.uuid4().hex[:8]}"
     node = node_of(
@@ -98,16 +98,16 @@ async def test_completion_source_completes_and_terminates(
 
 
 async def test_mark_complete_needs_an_existing_milestone(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of(_node("no-such-ms", action="mark_complete", tool_fallback_mode="disabled"))
     result = await execute_special_node(node, context_of("ms"), tools, no_models)
     assert result.error is not None
-    assert (result.error.code, result.error.details[0].field) == ("not_found", "id")
+    assert (result.error.code, result.error.details[0].field) == ("not_found", "arguments.id")
 
 
 async def test_mark_complete_routes_on_complete(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     created = await tools("milestone_create", {"name": "GA", "progress_percent": 80})
     node = node_of(_node(created["id"], action="mark_complete", route_key_on_complete="ga_done"))
@@ -144,7 +144,7 @@ def test_loop_rules(
 
 
 async def test_loop_exit_uses_the_execution_index(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of(_node(None, loop_exit_after_runs=2, route_key_on_terminate="exit"))
     run_id = f"run-{uuid.uuid4().hex[:8]}"
@@ -166,7 +166,7 @@ async def test_loop_exit_uses_the_execution_index(
 
 
 async def test_fallback_keeps_the_loop_rules(
-    tools: LocalToolInvoker, models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of(
         _node(
@@ -190,7 +190,7 @@ async def test_fallback_keeps_the_loop_rules(
 
 
 async def test_bad_patch_config_is_refused(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of(_node(None, patch={"health": "blue"}))
     result = await execute_special_node(node, context_of("ms"), tools, no_models)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from llmctl_toolhub.nodes.local_invoker import LocalToolInvoker
+from llmctl_libs.tools import NodeRunTools
 
 STAGES = [
     {
@@ -19,11 +19,11 @@ STAGES = [
 ]
 
 
-async def _plan(tools: LocalToolInvoker, **extra: Any) -> dict[str, Any]:
+async def _plan(tools: NodeRunTools, **extra: Any) -> dict[str, Any]:
     return await tools("plan_create", {"name": "Release", "stages": STAGES, **extra})
 
 
-async def test_create_assigns_ids_and_defaults(tools: LocalToolInvoker) -> None:
+async def test_create_assigns_ids_and_defaults(tools: NodeRunTools) -> None:
     plan = await _plan(tools, description="Q3")
     assert (plan["name"], plan["description"], plan["completed"], plan["version"]) == (
         "Release",
@@ -40,7 +40,7 @@ async def test_create_assigns_ids_and_defaults(tools: LocalToolInvoker) -> None:
     assert await tools("plan_get", {"id": plan["id"]}) == plan
 
 
-async def test_update_replaces_stages_and_bumps_version(tools: LocalToolInvoker) -> None:
+async def test_update_replaces_stages_and_bumps_version(tools: NodeRunTools) -> None:
     plan = await _plan(tools)
     updated = await tools(
         "plan_update",
@@ -59,7 +59,7 @@ async def test_update_replaces_stages_and_bumps_version(tools: LocalToolInvoker)
     assert plan["id"] not in [p["id"] for p in open_plans["items"]]
 
 
-async def test_reorder_stages(tools: LocalToolInvoker) -> None:
+async def test_reorder_stages(tools: NodeRunTools) -> None:
     plan = await _plan(tools)
     reordered = await tools(
         "plan_reorder_stages",
@@ -73,13 +73,13 @@ async def test_reorder_stages(tools: LocalToolInvoker) -> None:
 @pytest.mark.parametrize(
     ("stage_ids", "field", "reason"),
     [
-        (["ship", "design", "nope"], "stage_ids[2]", "has no stage 'nope'"),
-        (["ship", "design"], "stage_ids", "missing from the new order: build"),
-        (["ship", "ship", "design", "build"], "stage_ids[1]", "listed twice"),
+        (["ship", "design", "nope"], "arguments.stage_ids[2]", "has no stage 'nope'"),
+        (["ship", "design"], "arguments.stage_ids", "missing from the new order: build"),
+        (["ship", "ship", "design", "build"], "arguments.stage_ids[1]", "listed twice"),
     ],
 )
 async def test_reorder_with_unknown_missing_or_repeated_stages_is_refused(
-    tools: LocalToolInvoker, refused: Any, stage_ids: list[str], field: str, reason: str
+    tools: NodeRunTools, refused: Any, stage_ids: list[str], field: str, reason: str
 ) -> None:
     plan = await _plan(tools)
     error = await refused(tools, "plan_reorder_stages", {"id": plan["id"], "stage_ids": stage_ids})
@@ -88,7 +88,7 @@ async def test_reorder_with_unknown_missing_or_repeated_stages_is_refused(
     assert (await tools("plan_get", {"id": plan["id"]}))["version"] == 1
 
 
-async def test_set_stage_status(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_set_stage_status(tools: NodeRunTools, refused: Any) -> None:
     plan = await _plan(tools)
     changed = await tools(
         "plan_set_stage_status", {"id": plan["id"], "stage_id": "build", "status": "in_progress"}
@@ -97,14 +97,14 @@ async def test_set_stage_status(tools: LocalToolInvoker, refused: Any) -> None:
     error = await refused(
         tools, "plan_set_stage_status", {"id": plan["id"], "stage_id": "qa", "status": "completed"}
     )
-    assert (error.code, error.details[0].field) == ("not_found", "stage_id")
+    assert (error.code, error.details[0].field) == ("not_found", "arguments.stage_id")
     error = await refused(
         tools, "plan_set_stage_status", {"id": plan["id"], "stage_id": "build", "status": "done"}
     )
-    assert (error.code, error.details[0].field) == ("validation_failed", "$.status")
+    assert (error.code, error.details[0].field) == ("validation_failed", "arguments.status")
 
 
-async def test_stale_versions_conflict(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_stale_versions_conflict(tools: NodeRunTools, refused: Any) -> None:
     plan = await _plan(tools)
     await tools("plan_update", {"id": plan["id"], "expected_version": 1, "name": "Renamed"})
     for tool, arguments in [
@@ -114,7 +114,9 @@ async def test_stale_versions_conflict(tools: LocalToolInvoker, refused: Any) ->
         ("plan_delete", {}),
     ]:
         error = await refused(tools, tool, {"id": plan["id"], "expected_version": 1, **arguments})
-        assert (error.code, error.details[0].field) == ("conflict", "expected_version"), tool
+        assert (error.code, error.details[0].field) == ("conflict", "arguments.expected_version"), (
+            tool
+        )
     current = await tools("plan_get", {"id": plan["id"]})
     assert (current["name"], current["version"]) == ("Renamed", 2)
     assert await tools("plan_delete", {"id": plan["id"], "expected_version": 2}) == {
@@ -136,31 +138,31 @@ async def test_stale_versions_conflict(tools: LocalToolInvoker, refused: Any) ->
     ],
 )
 async def test_missing_plan_is_not_found(
-    tools: LocalToolInvoker, refused: Any, tool: str, arguments: dict[str, Any]
+    tools: NodeRunTools, refused: Any, tool: str, arguments: dict[str, Any]
 ) -> None:
     error = await refused(tools, tool, arguments)
-    assert (error.code, error.details[0].field) == ("not_found", "id")
+    assert (error.code, error.details[0].field) == ("not_found", "arguments.id")
 
 
 @pytest.mark.parametrize(
     ("arguments", "code", "field"),
     [
-        ({}, "validation_failed", "$.name"),
-        ({"name": "p", "stages": [{"id": "x"}]}, "validation_failed", "$.stages[0].name"),
+        ({}, "validation_failed", "arguments.name"),
+        ({"name": "p", "stages": [{"id": "x"}]}, "validation_failed", "arguments.stages[0].name"),
         (
             {"name": "p", "stages": [{"name": "s", "tasks": [{}]}]},
             "validation_failed",
-            "$.stages[0].tasks[0].name",
+            "arguments.stages[0].tasks[0].name",
         ),
         (
             {"name": "p", "stages": [{"name": "s", "status": "finished"}]},
             "validation_failed",
-            "$.stages[0].status",
+            "arguments.stages[0].status",
         ),
         (
             {"name": "p", "stages": [{"name": "a", "id": "x"}, {"name": "b", "id": "x"}]},
             "validation_failed",
-            "stages[1].id",
+            "arguments.stages[1].id",
         ),
         (
             {
@@ -170,19 +172,19 @@ async def test_missing_plan_is_not_found(
                 ],
             },
             "validation_failed",
-            "stages[0].tasks[1].id",
+            "arguments.stages[0].tasks[1].id",
         ),
-        ({"name": "p", "owner": "me"}, "validation_failed", "$"),
+        ({"name": "p", "owner": "me"}, "validation_failed", "arguments"),
     ],
 )
 async def test_create_refuses_bad_input(
-    tools: LocalToolInvoker, refused: Any, arguments: dict[str, Any], code: str, field: str
+    tools: NodeRunTools, refused: Any, arguments: dict[str, Any], code: str, field: str
 ) -> None:
     error = await refused(tools, "plan_create", arguments)
     assert (error.code, error.details[0].field) == (code, field)
 
 
-async def test_update_needs_a_change(tools: LocalToolInvoker, refused: Any) -> None:
+async def test_update_needs_a_change(tools: NodeRunTools, refused: Any) -> None:
     plan = await _plan(tools)
     error = await refused(tools, "plan_update", {"id": plan["id"], "expected_version": 1})
     assert error.code == "validation_failed"

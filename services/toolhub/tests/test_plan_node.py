@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from llmctl_libs.tools import NodeRunTools
 from llmctl_toolhub.nodes.execute import execute_special_node
 from llmctl_toolhub.nodes.llm import OpenAIModelCaller
-from llmctl_toolhub.nodes.local_invoker import LocalToolInvoker
 
 SEED = {
     "name": "Launch",
@@ -19,7 +19,7 @@ SEED = {
 }
 
 
-async def _seeded(tools: LocalToolInvoker) -> str:
+async def _seeded(tools: NodeRunTools) -> str:
     plan_id = f"plan-{uuid.uuid4().hex[:8]}"
     await tools("plan_create", {**SEED, "id": plan_id})
     return plan_id
@@ -40,7 +40,7 @@ def _shape(plan: dict[str, Any]) -> list[tuple[str, str, list[tuple[str, str]]]]
 
 
 async def test_update_matches_stages_and_tasks_by_id_or_name(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     plan_id = await _seeded(tools)
     patch = {
@@ -69,7 +69,7 @@ async def test_update_matches_stages_and_tasks_by_id_or_name(
 
 
 async def test_update_completing_every_stage_completes_the_plan(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     plan_id = await _seeded(tools)
     patch = {
@@ -85,7 +85,7 @@ async def test_update_completing_every_stage_completes_the_plan(
 
 
 async def test_append_adds_stages_and_tasks_without_duplicates(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     plan_id = await _seeded(tools)
     patch = {
@@ -106,7 +106,7 @@ async def test_append_adds_stages_and_tasks_without_duplicates(
 
 
 async def test_replace_rewrites_the_stages(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     plan_id = await _seeded(tools)
     patch = {"description": "v2", "stages": [{"name": "Only", "status": "in_progress"}]}
@@ -118,7 +118,7 @@ async def test_replace_rewrites_the_stages(
 
 
 async def test_run_plan_is_created_then_updated_from_the_context(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     run_id = f"run-{uuid.uuid4().hex[:8]}"
     node = node_of(
@@ -153,7 +153,7 @@ async def test_run_plan_is_created_then_updated_from_the_context(
 
 
 async def test_invalid_patch_from_the_context_names_the_field(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of(_plan_node(None, patch_source_path="latest_upstream.output.plan"))
     result = await execute_special_node(
@@ -173,7 +173,7 @@ async def test_invalid_patch_from_the_context_names_the_field(
 
 
 async def test_unknown_stage_in_update_conflicts_when_fallback_is_disabled(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     plan_id = await _seeded(tools)
     patch = {"stages": [{"name": "QA", "status": "completed"}]}
@@ -187,7 +187,7 @@ async def test_unknown_stage_in_update_conflicts_when_fallback_is_disabled(
 
 
 async def test_conflict_falls_back_to_the_model_with_a_warning(
-    tools: LocalToolInvoker, models: OpenAIModelCaller, node_of: Any, context_of: Any, demo_llm: Any
+    tools: NodeRunTools, models: OpenAIModelCaller, node_of: Any, context_of: Any, demo_llm: Any
 ) -> None:
     plan_id = await _seeded(tools)
     node = node_of(
@@ -212,7 +212,7 @@ async def test_conflict_falls_back_to_the_model_with_a_warning(
 
 
 async def test_conflict_only_does_not_fall_back_on_a_missing_plan(
-    tools: LocalToolInvoker, models: OpenAIModelCaller, node_of: Any, context_of: Any, demo_llm: Any
+    tools: NodeRunTools, models: OpenAIModelCaller, node_of: Any, context_of: Any, demo_llm: Any
 ) -> None:
     node = node_of(_plan_node("no-such-plan", patch={}, tool_fallback_mode="conflict_only"))
     before = demo_llm.stats.requests
@@ -223,7 +223,7 @@ async def test_conflict_only_does_not_fall_back_on_a_missing_plan(
 
 
 async def test_fallback_that_cannot_reach_a_model_fails_with_the_tool_error(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     node = node_of(_plan_node("no-such-plan", patch={}))  # default mode: all
     result = await execute_special_node(node, context_of("planner"), tools, no_models)
@@ -233,7 +233,7 @@ async def test_fallback_that_cannot_reach_a_model_fails_with_the_tool_error(
 
 
 async def test_update_entries_need_an_id_or_name(
-    tools: LocalToolInvoker, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
+    tools: NodeRunTools, no_models: OpenAIModelCaller, node_of: Any, context_of: Any
 ) -> None:
     plan_id = await _seeded(tools)
     node = node_of(_plan_node(plan_id, patch={"stages": [{"status": "completed"}]}))

@@ -178,7 +178,8 @@ async def test_redelivered_command_writes_nothing_twice(stack: ToolhubStack) -> 
         lambda: stack.processed(first_seq), timeout=30, what="first delivery acked"
     )
     calls = await stack.scalar(
-        "SELECT count(*) FROM toolhub.node_tool_calls WHERE key LIKE :k", k=f"{node_run_id}:1:%"
+        "SELECT count(*) FROM toolhub.tool_results WHERE idempotency_key LIKE :k",
+        k=f"{node_run_id}:1:%",
     )
     assert calls >= 1
 
@@ -203,7 +204,8 @@ async def test_redelivered_command_writes_nothing_twice(stack: ToolhubStack) -> 
     )
     assert (
         await stack.scalar(
-            "SELECT count(*) FROM toolhub.node_tool_calls WHERE key LIKE :k", k=f"{node_run_id}:1:%"
+            "SELECT count(*) FROM toolhub.tool_results WHERE idempotency_key LIKE :k",
+            k=f"{node_run_id}:1:%",
         )
         == calls
     )

@@ -58,6 +58,7 @@ class ToolClient:
         request_id: str | None = None,
         correlation_id: str | None = None,
         start_index: int = 0,
+        attempt: int | None = None,
     ) -> NodeRunTools:
         """A per-node-run invoker calling over the bus."""
         return NodeRunTools(
@@ -68,4 +69,5 @@ class ToolClient:
             request_id=request_id,
             correlation_id=correlation_id,
             start_index=start_index,
+            attempt=attempt,
         )

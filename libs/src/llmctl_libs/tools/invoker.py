@@ -35,9 +35,10 @@ class ToolCallError(Exception):
 class NodeRunTools:
     """Calls tools for one node run; each call gets the next call index.
 
-    The idempotency key of call ``i`` is ``"<node_run_id>:<i>"``, so a node run that is
-    executed again (a redelivered command) replays its earlier calls instead of repeating
-    their effects, provided it makes the same calls in the same order.
+    The idempotency key of call ``i`` is ``"<node_run_id>:<i>"`` (``"<node_run_id>:<attempt>:<i>"``
+    when the invoker is for one attempt), so a node run that is executed again (a redelivered
+    command) replays its earlier calls instead of repeating their effects, provided it makes
+    the same calls in the same order; a new attempt (a node retry) calls afresh.
 
     Attributes:
         results: Every result so far (to read ``warnings`` and ``fallback_used``).
@@ -53,6 +54,7 @@ class NodeRunTools:
         request_id: str | None = None,
         correlation_id: str | None = None,
         start_index: int = 0,
+        attempt: int | None = None,
     ) -> None:
         self._invoke = invoke
         self._node_run_id = node_run_id
@@ -61,6 +63,7 @@ class NodeRunTools:
         self._request_id = request_id
         self._correlation_id = correlation_id
         self._next = start_index
+        self._key_prefix = node_run_id if attempt is None else f"{node_run_id}:{attempt}"
         self.results: list[ToolCallResult] = []
 
     @property
@@ -75,7 +78,7 @@ class NodeRunTools:
         request = ToolCallRequest(
             tool=tool,
             arguments=arguments,
-            idempotency_key=f"{self._node_run_id}:{index}",
+            idempotency_key=f"{self._key_prefix}:{index}",
             caller=ToolCaller.NODE,
             run_id=self._run_id,
             node_run_id=self._node_run_id,

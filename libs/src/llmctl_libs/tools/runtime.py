@@ -74,6 +74,7 @@ class ToolRuntime:
         request_id: str | None = None,
         correlation_id: str | None = None,
         start_index: int = 0,
+        attempt: int | None = None,
     ) -> NodeRunTools:
         """An in-process per-node-run invoker (same audit and idempotency path as the bus)."""
         return NodeRunTools(
@@ -84,6 +85,7 @@ class ToolRuntime:
             request_id=request_id,
             correlation_id=correlation_id,
             start_index=start_index,
+            attempt=attempt,
         )
 
     async def invoke(self, request: ToolCallRequest) -> ToolCallResult:

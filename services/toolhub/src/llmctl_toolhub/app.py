@@ -17,14 +17,13 @@ __all__ = ["DEFINITION", "setup"]
 
 async def setup(ctx: ServiceContext) -> None:
     """Register the special-node work queue consumer and serve the tool registry."""
-    worker = SpecialNodeWorker(ctx.bus, ctx.require_persistence().database)
+    worker = SpecialNodeWorker(ctx.bus, register_tools(ctx))
     ctx.bus.consume(
         subjects.execute_command("toolhub"),
         "toolhub",
         guarded(ctx.bus, "toolhub", worker),
         stream=subjects.CMD_STREAM,
     )
-    register_tools(ctx)
 
 
 DEFINITION = ServiceDefinition(

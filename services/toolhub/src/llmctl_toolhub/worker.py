@@ -4,8 +4,10 @@ Memory, plan and milestone nodes run their deterministic tools (see :mod:`.nodes
 flowchart nodes are not executed by toolhub yet and fail at once with ``unavailable``, so a run
 never hangs on a node nobody executes.
 
-Idempotency: every tool call of an attempt is keyed ``<node_run_id>:<attempt>:<index>`` and
-recorded with its result in the call's transaction, so a redelivered command replays the
+Tools are called through the shared tool framework, in process on toolhub's registry (same
+allowlist, validation, audit and idempotency path as a call over the bus). A node may call only
+its own domain's tools. Every call of an attempt is keyed ``<node_run_id>:<attempt>:<index>``
+and its result recorded in the call's transaction, so a redelivered command replays the
 recorded results instead of writing twice; the report's message id is derived from the node
 run and attempt, so a second report is dropped.
 """
@@ -22,12 +24,11 @@ from llmctl_contracts.rpc import ResolveModel
 from llmctl_libs.bus import Bus
 from llmctl_libs.reports import publish_execution_report
 from llmctl_libs.rpc import call
-from llmctl_libs.store import Database
+from llmctl_libs.tools import ToolRuntime
 
-from .domains.catalog import operations_by_name
 from .nodes.execute import NodeResult, execute_special_node, handles
 from .nodes.llm import OpenAIModelCaller
-from .nodes.local_invoker import LocalToolInvoker
+from .tools import SPECIAL_NODE_TOOLS
 
 __all__ = ["SpecialNodeWorker"]
 
@@ -35,10 +36,9 @@ __all__ = ["SpecialNodeWorker"]
 class SpecialNodeWorker:
     """Consumes ``llmctl.cmd.exec.toolhub`` and reports each attempt."""
 
-    def __init__(self, bus: Bus, database: Database) -> None:
+    def __init__(self, bus: Bus, tools: ToolRuntime) -> None:
         self._bus = bus
-        self._db = database
-        self._operations = operations_by_name()
+        self._tools = tools
         self._models = OpenAIModelCaller(self._resolve_model)
 
     async def _resolve_model(self, name: str | None) -> ModelBinding:
@@ -55,8 +55,13 @@ class SpecialNodeWorker:
         assert isinstance(node_type, str)
         started = time.time()
         if handles(node_type):
-            tools = LocalToolInvoker(
-                self._db, self._operations, f"{command.node_run_id}:{command.attempt}"
+            tools = self._tools.for_node_run(
+                node_run_id=command.node_run_id,
+                run_id=envelope.run_id or "",
+                allowed_tools=SPECIAL_NODE_TOOLS[node_type],
+                attempt=command.attempt,
+                request_id=envelope.request_id,
+                correlation_id=envelope.correlation_id,
             )
             result = await execute_special_node(
                 command.node, command.input_context, tools, self._models

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from llmctl_toolhub.tables import metadata
 
-__all__ = ["decisions", "memories", "milestones", "node_tool_calls", "plans"]
+__all__ = ["decisions", "memories", "milestones", "plans"]
 
 
 def _timestamps() -> list[sa.Column[object]]:
@@ -80,18 +80,3 @@ decisions = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     *_timestamps(),
 )
-
-node_tool_calls = sa.Table(
-    "node_tool_calls",
-    metadata,
-    sa.Column("key", sa.Text, primary_key=True),
-    sa.Column("tool", sa.Text, nullable=False),
-    sa.Column("fingerprint", sa.Text, nullable=False),
-    sa.Column("result", JSONB, nullable=False),
-    sa.Column(
-        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
-    ),
-)
-"""One row per successful tool call of a special node run attempt (``node_run:attempt:index``),
-written in the call's own transaction: a redelivered command replays the result instead of
-applying a write twice."""
