@@ -248,7 +248,7 @@ async def stack(
     database_url = create_database(postgres_admin_url, unique_database_name("toolhub"))
     mcp_port = free_port()
     services = ServiceProcesses(
-        ["orchestrator", "router", "toolhub"],
+        ["orchestrator", "router", "models", "toolhub"],
         nats_url=nats.url,
         database_url=database_url,
         log_dir=root,

@@ -61,6 +61,7 @@ def test_every_schema_is_a_valid_object_schema() -> None:
         "contract_validation",
         "observability",
         "workflow_control",
+        "model_provider",
     }
     assert {op.name for op in DOMAIN_OPERATIONS} <= {t.name for t in descriptors}
     for tool in descriptors:

@@ -42,13 +42,7 @@ class ToolDeps:
         ``node_run_id``, for a missing node run), so the error names that argument instead.
         """
         try:
-            return await call(
-                self.bus,
-                subjects.rpc("orchestrator", operation),
-                request,
-                result_type,
-                timeout=RPC_TIMEOUT_SECONDS,
-            )
+            return await self.peer("orchestrator", operation, request, result_type)
         except RpcError as exc:
             body = exc.body
             if body.code is ErrorCode.NOT_FOUND and [d.field for d in body.details] == ["id"]:
@@ -59,9 +53,17 @@ class ToolDeps:
 
     async def router(self, operation: str, request: Any, result_type: type[T]) -> T:
         """Call a router operation."""
+        return await self.peer("router", operation, request, result_type)
+
+    async def models(self, operation: str, request: Any, result_type: type[T]) -> T:
+        """Call a models-service operation."""
+        return await self.peer("models", operation, request, result_type)
+
+    async def peer(self, service: str, operation: str, request: Any, result_type: type[T]) -> T:
+        """Call ``operation`` of ``service`` (its errors pass through as ``RpcError``)."""
         return await call(
             self.bus,
-            subjects.rpc("router", operation),
+            subjects.rpc(service, operation),
             request,
             result_type,
             timeout=RPC_TIMEOUT_SECONDS,

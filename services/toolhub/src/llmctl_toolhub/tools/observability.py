@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 
 from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts.artifacts import ArtifactRecord
 from llmctl_contracts.rpc import GetById, ListRunEvents, NodeRunRecord, RunEventRecord, RunRecord
 from llmctl_contracts.tools import ToolCallRecord, ToolStatus
 from llmctl_libs.tools import ToolContext, ToolError, ToolSpec
@@ -213,6 +214,14 @@ def observability_tools(deps: ToolDeps) -> list[ToolSpec[Any, Any]]:
             failed_tool_calls=calls,
         )
 
+    async def artifact_get(ctx: ToolContext, args: NodeRunArgs) -> ArtifactRecord:
+        artifact = await deps.orchestrator(
+            "artifact.get", GetById(id=args.node_run_id), ArtifactRecord, id_field="node_run_id"
+        )
+        if artifact.run_id != args.run_id:
+            raise not_found("artifact of node run", "node_run_id", args.node_run_id)
+        return artifact
+
     def read(name: str, description: str, args: type[Any], out: type[Any], handler: Any) -> Any:
         return ToolSpec(name, 1, DOMAIN, description, args, out, handler, max_attempts=2)
 
@@ -253,6 +262,14 @@ def observability_tools(deps: ToolDeps) -> list[ToolSpec[Any, Any]]:
             SummaryArgs,
             ToolCallSummary,
             tool_calls_summary,
+        ),
+        read(
+            "artifact_get",
+            "The final-state artifact of one node run of a run (typed by node kind: a task's "
+            "prompt and result, a decision's evaluation, memory/plan/milestone state).",
+            NodeRunArgs,
+            ArtifactRecord,
+            artifact_get,
         ),
         read(
             "failure_trace_get",
