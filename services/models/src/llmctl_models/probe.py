@@ -7,14 +7,12 @@ authenticate the call and never appears in the result or in a log line.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import openai
 
 from llmctl_contracts.models import ProbeResult, SecretRef
+from llmctl_libs.credentials import read_credential
 
-from .secrets import DEFAULT_SECRETS_DIR, secret_present
+from .secrets import secret_present
 
 __all__ = ["PROBE_TIMEOUT_SECONDS", "probe_provider"]
 
@@ -22,10 +20,7 @@ PROBE_TIMEOUT_SECONDS = 5.0
 
 
 def _credential(ref: SecretRef) -> str:
-    if ref.kind == "env":
-        return os.environ[ref.name]
-    directory = Path(os.environ.get("LLMCTL_SECRETS_DIR", DEFAULT_SECRETS_DIR))
-    return (directory / ref.name).read_text().strip()
+    return read_credential(ref.name if ref.kind == "env" else f"secret:{ref.name}") or ""
 
 
 async def probe_provider(

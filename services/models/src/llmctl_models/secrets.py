@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 from llmctl_contracts import FieldError
 from llmctl_contracts.models import SecretRef
+from llmctl_libs.credentials import DEFAULT_SECRETS_DIR, secret_path
 
 from .providers import ProviderSpec
 
 __all__ = ["DEFAULT_SECRETS_DIR", "check_secret", "secret_present"]
-
-DEFAULT_SECRETS_DIR = "/var/run/secrets/llmctl"
 
 
 def secret_present(ref: SecretRef, environ: Mapping[str, str] | None = None) -> bool:
@@ -26,7 +24,7 @@ def secret_present(ref: SecretRef, environ: Mapping[str, str] | None = None) -> 
     env = os.environ if environ is None else environ
     if ref.kind == "env":
         return bool(env.get(ref.name))
-    path = Path(env.get("LLMCTL_SECRETS_DIR", DEFAULT_SECRETS_DIR)) / ref.name
+    path = secret_path(ref.name, env)
     return path.is_file() and path.stat().st_size > 0
 
 

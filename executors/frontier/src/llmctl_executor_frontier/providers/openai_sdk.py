@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import openai
+
+from llmctl_libs.credentials import read_credential
 
 from .base import Completion, CompletionRequest, ProviderAdapter, ProviderUnavailable
 
@@ -22,7 +23,7 @@ class OpenAIAdapter(ProviderAdapter):
         key = (base_url, api_key_ref)
         client = self._clients.get(key)
         if client is None:
-            api_key = os.environ.get(api_key_ref) if api_key_ref else None
+            api_key = read_credential(api_key_ref)
             if not api_key:
                 raise ProviderUnavailable(
                     f"credential reference {api_key_ref!r} is not set in the executor environment"

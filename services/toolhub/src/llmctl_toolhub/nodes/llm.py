@@ -2,20 +2,21 @@
 
 The model is resolved through the models service (``llmctl.rpc.models.model.resolve``); the
 call goes through the official ``openai`` SDK (OpenAI and OpenAI-compatible endpoints). The
-API key is read from the environment variable the model names (``api_key_ref``) at call time;
+API key is read from the credential the model references (``api_key_ref``: an environment
+variable or ``secret:<name>``, see :mod:`llmctl_libs.credentials`) at call time;
 it is never logged or returned.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import openai
 
 from llmctl_contracts.commands import ModelBinding
+from llmctl_libs.credentials import read_credential
 
 __all__ = ["ModelCaller", "ModelUnavailable", "OpenAIModelCaller", "Resolver"]
 
@@ -84,7 +85,7 @@ class OpenAIModelCaller:
                 f"model {binding.name!r} ({binding.provider}) is not OpenAI-compatible; "
                 "special-node LLM calls need an openai or vllm model"
             )
-        api_key = os.environ.get(binding.api_key_ref) if binding.api_key_ref else None
+        api_key = read_credential(binding.api_key_ref)
         if not api_key:
             raise ModelUnavailable(
                 f"credential reference {binding.api_key_ref!r} of model {binding.name!r} is not set"
