@@ -7,12 +7,12 @@ from llmctl_contracts.tools import ListTools, ToolCallRequest, ToolCallResult, T
 
 from ..bus import Bus
 from ..rpc import call
-from .invoker import NodeRunTools
+from .invoker import NodeRunInvokers
 
 __all__ = ["ToolClient"]
 
 
-class ToolClient:
+class ToolClient(NodeRunInvokers):
     """A client of one service's tool registry (toolhub by default).
 
     Args:
@@ -47,27 +47,4 @@ class ToolClient:
             ListTools(domain=domain, all_versions=all_versions),
             list[ToolDescriptor],
             timeout=self._timeout,
-        )
-
-    def for_node_run(
-        self,
-        *,
-        node_run_id: str,
-        run_id: str,
-        allowed_tools: list[str],
-        request_id: str | None = None,
-        correlation_id: str | None = None,
-        start_index: int = 0,
-        attempt: int | None = None,
-    ) -> NodeRunTools:
-        """A per-node-run invoker calling over the bus."""
-        return NodeRunTools(
-            self.invoke,
-            node_run_id=node_run_id,
-            run_id=run_id,
-            allowed_tools=allowed_tools,
-            request_id=request_id,
-            correlation_id=correlation_id,
-            start_index=start_index,
-            attempt=attempt,
         )

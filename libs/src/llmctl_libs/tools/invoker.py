@@ -11,7 +11,7 @@ from llmctl_contracts.tools import ToolCaller, ToolCallRequest, ToolCallResult, 
 
 from ..rpc import RpcError
 
-__all__ = ["Invoke", "NodeRunTools", "ToolCallError"]
+__all__ = ["Invoke", "NodeRunInvokers", "NodeRunTools", "ToolCallError"]
 
 Invoke = Callable[[ToolCallRequest], Awaitable[ToolCallResult]]
 """Runs one call: :meth:`ToolRuntime.invoke` in process, :meth:`ToolClient.invoke` over NATS."""
@@ -99,3 +99,34 @@ class NodeRunTools:
 
 def _missing_output(tool: str) -> ErrorBody:
     return ErrorBody(code=ErrorCode.INTERNAL, message=f"{tool} answered without output")
+
+
+class NodeRunInvokers:
+    """Hands out per-node-run invokers over ``self.invoke`` (in process or over the bus)."""
+
+    async def invoke(self, request: ToolCallRequest) -> ToolCallResult:
+        """Run one call (implemented by :class:`ToolRuntime` and :class:`ToolClient`)."""
+        raise NotImplementedError
+
+    def for_node_run(
+        self,
+        *,
+        node_run_id: str,
+        run_id: str,
+        allowed_tools: list[str],
+        request_id: str | None = None,
+        correlation_id: str | None = None,
+        start_index: int = 0,
+        attempt: int | None = None,
+    ) -> NodeRunTools:
+        """A per-node-run invoker (same audit and idempotency path in process or over NATS)."""
+        return NodeRunTools(
+            self.invoke,
+            node_run_id=node_run_id,
+            run_id=run_id,
+            allowed_tools=allowed_tools,
+            request_id=request_id,
+            correlation_id=correlation_id,
+            start_index=start_index,
+            attempt=attempt,
+        )

@@ -27,7 +27,7 @@ from ..ids import new_id
 from ..rpc import RpcError
 from ..store import Database
 from ..store.idempotency import request_fingerprint
-from .invoker import NodeRunTools
+from .invoker import NodeRunInvokers
 from .registry import ToolRegistry
 from .spec import RETRYABLE_CODES, ToolContext, ToolError, ToolSpec
 from .store import ToolCallStore
@@ -40,7 +40,7 @@ _NOT_REPLAYED = RETRYABLE_CODES | {ErrorCode.INTERNAL}
 """Failures whose key is released: a repeated call runs again instead of replaying them."""
 
 
-class ToolRuntime:
+class ToolRuntime(NodeRunInvokers):
     """Executes calls against a registry, recording each in the service's database.
 
     Without a database (executors) calls run with ``ctx.conn = None``, nothing is
@@ -64,29 +64,6 @@ class ToolRuntime:
         self.registry = registry
         self._db = database
         self._store = store
-
-    def for_node_run(
-        self,
-        *,
-        node_run_id: str,
-        run_id: str,
-        allowed_tools: list[str],
-        request_id: str | None = None,
-        correlation_id: str | None = None,
-        start_index: int = 0,
-        attempt: int | None = None,
-    ) -> NodeRunTools:
-        """An in-process per-node-run invoker (same audit and idempotency path as the bus)."""
-        return NodeRunTools(
-            self.invoke,
-            node_run_id=node_run_id,
-            run_id=run_id,
-            allowed_tools=allowed_tools,
-            request_id=request_id,
-            correlation_id=correlation_id,
-            start_index=start_index,
-            attempt=attempt,
-        )
 
     async def invoke(self, request: ToolCallRequest) -> ToolCallResult:
         """Run one call and return its result (errors are results with status ``error``)."""
