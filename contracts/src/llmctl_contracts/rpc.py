@@ -110,13 +110,14 @@ class FlowchartValidation(msgspec.Struct, frozen=True, kw_only=True):
         valid: Whether it would be saved (no errors).
         errors: Field-level errors that would refuse it.
         warnings: Adjustments saving would make (e.g. a fan-in count clamped).
-        definition: The definition as it would be saved (after adjustments).
+        definition: The definition as it would be saved (after adjustments); ``None`` when the
+            document is not a flowchart definition at all.
     """
 
     valid: bool
     errors: list[FieldError]
     warnings: list[FieldError]
-    definition: FlowchartDefinition
+    definition: FlowchartDefinition | None = None
 
 
 class ListFlowcharts(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,6 +12,7 @@ from llmctl_libs.bus import Bus
 
 from .context import add_id_headers
 from .errors import EXCEPTION_HANDLERS
+from .flowchart_routes import FLOWCHART_ROUTE_HANDLERS
 from .openapi import openapi_config
 from .page import index
 from .routes import ROUTE_HANDLERS
@@ -50,7 +51,10 @@ def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Lite
             app.state.bus = None
             await own.stop()
 
-    api = Router(path=API_PREFIX, route_handlers=[*ROUTE_HANDLERS, run_events_socket])
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[*ROUTE_HANDLERS, *FLOWCHART_ROUTE_HANDLERS, run_events_socket],
+    )
     return Litestar(
         route_handlers=[api, index],
         exception_handlers=EXCEPTION_HANDLERS,

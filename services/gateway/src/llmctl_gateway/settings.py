@@ -34,7 +34,8 @@ class GatewaySettings:
             ``https://studio.example.com``).
         rpc_timeout: Seconds to wait for an orchestrator reply before answering 504.
         health_timeout: Seconds to wait for each service's health reply.
-        services: Services the health endpoint asks.
+        services: ``LLMCTL_GATEWAY_SERVICES``: services the health endpoint asks (comma
+            separated; default every service).
         ws_send_queue: Frames buffered per websocket client before it is disconnected as too
             slow.
         ws_send_timeout: Seconds a full send queue may stay full before the client is
@@ -71,5 +72,6 @@ class GatewaySettings:
             allowed_origins=_split(env.get("LLMCTL_GATEWAY_ALLOWED_ORIGINS", "")),
             rpc_timeout=float(env.get("LLMCTL_GATEWAY_RPC_TIMEOUT", "10")),
             health_timeout=float(env.get("LLMCTL_GATEWAY_HEALTH_TIMEOUT", "2")),
+            services=_split(env.get("LLMCTL_GATEWAY_SERVICES", "")) or DEFAULT_SERVICES,
             ws_send_queue=int(env.get("LLMCTL_GATEWAY_WS_SEND_QUEUE", "1024")),
         )
