@@ -290,7 +290,12 @@ async def api_stack(
             nats_url=nats.url,
             database_url=create_database(postgres_admin_url, unique_database_name("api")),
             log_dir=root / "logs",
-            extra_env={"LLMCTL_GATEWAY_SERVICES": "orchestrator"},
+            extra_env={
+                "LLMCTL_GATEWAY_SERVICES": "orchestrator",
+                # small, so the slow-client test overflows a queue quickly
+                "LLMCTL_GATEWAY_WS_SEND_QUEUE": "16",
+                "LLMCTL_GATEWAY_WS_SEND_TIMEOUT": "0.5",
+            },
         )
         await asyncio.to_thread(services.start_all)
         try:

@@ -73,7 +73,7 @@ def _definition(raw: bytes) -> FlowchartDefinition:
     summary="List flowcharts",
     description="One page of flowcharts (deleted ones left out) with `total`, the number of "
     "matches in all. `q` matches a case-insensitive substring of the name.",
-    responses=_errors(422, 503, 504),
+    responses=_errors(400, 422, 503, 504),
 )
 async def list_flowcharts(
     request: Request[Any, Any, Any],
@@ -161,7 +161,7 @@ async def validate_flowchart(
 @get(
     "/flowcharts/{flowchart_id:str}",
     summary="Get a flowchart (latest version)",
-    responses=_errors(404, 503, 504),
+    responses=_errors(400, 404, 503, 504),
 )
 async def get_flowchart(
     request: Request[Any, Any, Any], flowchart_id: _ID
@@ -210,7 +210,7 @@ async def update_flowchart(
     description="The flowchart disappears from reads and no new run can start from it (404). "
     "Its versions are kept: runs already started carry on, can be listed, read and controlled.",
     status_code=200,
-    responses=_errors(404, 422, 503, 504),
+    responses=_errors(400, 404, 422, 503, 504),
 )
 async def delete_flowchart(
     request: Request[Any, Any, Any],
@@ -235,7 +235,7 @@ async def delete_flowchart(
 @get(
     "/flowcharts/{flowchart_id:str}/versions",
     summary="List a flowchart's versions",
-    responses=_errors(404, 503, 504),
+    responses=_errors(400, 404, 503, 504),
 )
 async def list_flowchart_versions(
     request: Request[Any, Any, Any], flowchart_id: _ID
@@ -253,7 +253,7 @@ async def list_flowchart_versions(
 @get(
     "/flowcharts/{flowchart_id:str}/versions/{version:int}",
     summary="Get one version of a flowchart",
-    responses=_errors(400, 404, 503, 504),
+    responses=_errors(400, 404, 422, 503, 504),
 )
 async def get_flowchart_version(
     request: Request[Any, Any, Any], flowchart_id: _ID, version: FromPath[int]

@@ -212,7 +212,7 @@ async def start_run(
     description="One page of runs, newest first by default, with `total`, the number of "
     "matches in all; filter by `flowchart_id` (runs of deleted flowcharts included) and "
     "`status`.",
-    responses=_errors(422, 503, 504),
+    responses=_errors(400, 422, 503, 504),
 )
 async def list_runs(
     request: Request[Any, Any, Any],
@@ -237,7 +237,7 @@ async def list_runs(
     return Response(RunPageResponse(ok=True, data=result, correlation_id=ids.correlation_id))
 
 
-@get("/runs/{run_id:str}", summary="Get a run", responses=_errors(404, 503, 504))
+@get("/runs/{run_id:str}", summary="Get a run", responses=_errors(400, 404, 503, 504))
 async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Response[RunResponse]:
     """A run's current projection."""
     record: RunRecord = await _orchestrator(request, "run.get", GetById(id=run_id), RunRecord)
@@ -248,7 +248,7 @@ async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Res
 @get(
     "/runs/{run_id:str}/node-runs",
     summary="List a run's node runs",
-    responses=_errors(404, 503, 504),
+    responses=_errors(400, 404, 503, 504),
 )
 async def list_node_runs(
     request: Request[Any, Any, Any], run_id: FromPath[str]
@@ -264,7 +264,7 @@ async def list_node_runs(
 @get(
     "/runs/{run_id:str}/events",
     summary="List a run's events",
-    responses=_errors(404, 422, 503, 504),
+    responses=_errors(400, 404, 422, 503, 504),
 )
 async def list_run_events(
     request: Request[Any, Any, Any],
