@@ -14,6 +14,7 @@ from .context import add_id_headers
 from .errors import EXCEPTION_HANDLERS
 from .flowchart_routes import FLOWCHART_ROUTE_HANDLERS
 from .openapi import openapi_config
+from .openapi_structs import StrictStructSchemaPlugin
 from .page import index
 from .routes import ROUTE_HANDLERS
 from .settings import GatewaySettings
@@ -61,6 +62,7 @@ def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Lite
         before_send=[add_id_headers],
         lifespan=[owned_bus],
         openapi_config=openapi_config(),
+        plugins=[StrictStructSchemaPlugin()],
         state=State({"bus": bus, "settings": resolved}),
         debug=resolved.debug,
     )

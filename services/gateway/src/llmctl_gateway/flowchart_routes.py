@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, post, put
-from litestar.openapi.spec import Reference
-from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.openapi.spec import Reference, Schema
+from litestar.params import FromPath, HeaderParameter, Parameter, QueryParameter
 
 from llmctl_contracts import ContractError, decode_strict
 from llmctl_contracts.flowchart import FlowchartDefinition
@@ -27,7 +27,15 @@ from llmctl_contracts.rpc import (
 )
 
 from .context import request_ids
-from .routes import IDEMPOTENCY_KEY_HEADER, _errors, _json_body, _json_bytes, _orchestrator
+from .routes import (
+    IDEMPOTENCY_KEY_HEADER,
+    MAX_PAGE,
+    MAX_SEQUENCE,
+    _errors,
+    _json_body,
+    _json_bytes,
+    _orchestrator,
+)
 from .schemas import (
     FlowchartDeletedResponse,
     FlowchartPageResponse,
@@ -77,7 +85,7 @@ def _definition(raw: bytes) -> FlowchartDefinition:
 )
 async def list_flowcharts(
     request: Request[Any, Any, Any],
-    page: Annotated[int, QueryParameter(ge=1, description="1-based page number")] = 1,
+    page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="1-based page")] = 1,
     page_size: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = 25,
     q: Annotated[
         str | None, QueryParameter(max_length=MAX_QUERY_LENGTH, description="Name search")
@@ -132,7 +140,13 @@ async def create_flowchart(
     description="Always 200 for a JSON body: `valid`, field-level `errors` (schema and graph) "
     "and `warnings`, and the definition as saving would store it. Nothing is saved.",
     status_code=200,
-    operation_class=_json_body(_DEFINITION, "The flowchart definition to check"),
+    operation_class=_json_body(
+        Schema(
+            description="Any JSON document; what keeps it from being a valid definition is "
+            "reported in `errors`"
+        ),
+        "The flowchart definition to check",
+    ),
     responses=_errors(400, 503, 504),
 )
 async def validate_flowchart(
@@ -256,7 +270,9 @@ async def list_flowchart_versions(
     responses=_errors(400, 404, 422, 503, 504),
 )
 async def get_flowchart_version(
-    request: Request[Any, Any, Any], flowchart_id: _ID, version: FromPath[int]
+    request: Request[Any, Any, Any],
+    flowchart_id: _ID,
+    version: Annotated[int, Parameter(ge=1, le=MAX_SEQUENCE)],
 ) -> Response[FlowchartResponse]:
     """One stored version of a flowchart."""
     record: FlowchartRecord = await _orchestrator(

@@ -39,6 +39,7 @@ from .health import collect_health
 from .openapi import (
     CONTROL_RUN_BODY_SCHEMA,
     NODE_RUN_CONTROL_BODY_SCHEMA,
+    NODE_RUN_REASON_BODY_SCHEMA,
     START_RUN_BODY_SCHEMA,
 )
 from .schemas import (
@@ -58,6 +59,8 @@ from .settings import GatewaySettings
 
 __all__ = [
     "IDEMPOTENCY_KEY_HEADER",
+    "MAX_PAGE",
+    "MAX_SEQUENCE",
     "ROUTE_HANDLERS",
     "cancel_run",
     "get_run",
@@ -72,6 +75,10 @@ __all__ = [
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 MAX_EVENTS_PAGE = 1000
+MAX_SEQUENCE = 2**31 - 1
+"""Largest sequence or version number a path or query may name (a Postgres integer)."""
+MAX_PAGE = 1_000_000
+"""Largest page number a list may be asked for."""
 
 _ERROR_CODES = {
     400: "Malformed request (code `malformed`)",
@@ -218,7 +225,7 @@ async def list_runs(
     request: Request[Any, Any, Any],
     flowchart_id: Annotated[str | None, QueryParameter(min_length=1, max_length=128)] = None,
     status: Annotated[RunStatusFilter | None, QueryParameter(description="Run status")] = None,
-    page: Annotated[int, QueryParameter(ge=1, description="1-based page number")] = 1,
+    page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="1-based page")] = 1,
     page_size: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = 25,
     sort: Annotated[
         RunSort, QueryParameter(description="Order; a leading `-` sorts descending")
@@ -269,7 +276,9 @@ async def list_node_runs(
 async def list_run_events(
     request: Request[Any, Any, Any],
     run_id: FromPath[str],
-    after_sequence: Annotated[int, QueryParameter(ge=0, description="Only events after this")] = 0,
+    after_sequence: Annotated[
+        int, QueryParameter(ge=0, le=MAX_SEQUENCE, description="Only events after this")
+    ] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_EVENTS_PAGE)] = MAX_EVENTS_PAGE,
 ) -> Response[RunEventsResponse]:
     """A page of a run's events with ``sequence > after_sequence``, in sequence order."""
@@ -439,7 +448,7 @@ async def _control_node_run(
         "`running`. 409 `conflict` unless the run is `failed` and this node run failed it."
     ),
     status_code=200,
-    operation_class=_json_body(NODE_RUN_CONTROL_BODY_SCHEMA, _NODE_CONTROL_BODY, required=False),
+    operation_class=_json_body(NODE_RUN_REASON_BODY_SCHEMA, _CONTROL_BODY, required=False),
     responses=_CONTROL_ERRORS,
 )
 async def retry_node_run(
@@ -486,7 +495,7 @@ async def skip_node_run(
         "when the node run is itself superseded."
     ),
     status_code=200,
-    operation_class=_json_body(NODE_RUN_CONTROL_BODY_SCHEMA, _NODE_CONTROL_BODY, required=False),
+    operation_class=_json_body(NODE_RUN_REASON_BODY_SCHEMA, _CONTROL_BODY, required=False),
     responses=_CONTROL_ERRORS,
 )
 async def rewind_to_node_run(

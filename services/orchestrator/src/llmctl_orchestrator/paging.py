@@ -11,7 +11,7 @@ from llmctl_contracts import ErrorBody, ErrorCode, FieldError
 from llmctl_contracts.rpc import MAX_PAGE_SIZE
 from llmctl_libs.rpc import RpcError
 
-__all__ = ["check_page", "invalid", "order_by"]
+__all__ = ["MAX_PAGE", "check_page", "invalid", "order_by"]
 
 
 def invalid(field: str, reason: str) -> RpcError:
@@ -25,10 +25,14 @@ def invalid(field: str, reason: str) -> RpcError:
     )
 
 
+MAX_PAGE = 1_000_000
+"""Largest page number a list may be asked for."""
+
+
 def check_page(page: int, page_size: int) -> None:
-    """Refuse a page below 1 or a page size outside ``1..MAX_PAGE_SIZE``."""
-    if page < 1:
-        raise invalid("page", "must be at least 1")
+    """Refuse a page outside ``1..MAX_PAGE`` or a page size outside ``1..MAX_PAGE_SIZE``."""
+    if not 1 <= page <= MAX_PAGE:
+        raise invalid("page", f"must be between 1 and {MAX_PAGE}")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
 
