@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from llmctl_contracts import encode, subjects
+from llmctl_infra.bench.relay import websocket_relay_latency
 from llmctl_libs.ids import new_id
 from llmctl_libs.messages import Trace, make_envelope
 
@@ -321,3 +322,21 @@ async def test_handshake_ids_and_refused_origin(api_stack: ApiStack) -> None:
         {"field": "header.Origin", "reason": "not an allowed origin"}
     ]
     assert body["error"]["request_id"] == response.headers["x-request-id"]
+
+
+async def test_relay_benchmark_measures_every_frame(api_stack: ApiStack) -> None:
+    """`llmctl bench`'s relay workload at a small scale: every frame arrives and is timed."""
+    figures = await websocket_relay_latency(
+        api_stack.nats_url,
+        api_stack.services.gateway_url,
+        clients=4,
+        rate=100,
+        seconds=1.0,
+        processes=2,
+    )
+    ws, raw = figures["websocket"], figures["raw_nats"]
+    assert figures["events"] == 100
+    assert (ws["received"], ws["expected"], ws["disconnected"]) == (400, 400, 0)
+    assert raw["received"] == 200  # one raw subscriber per process
+    assert 0 < ws["p50_ms"] <= ws["p99_ms"] <= ws["max_ms"]
+    assert 0 < raw["p50_ms"] <= raw["p99_ms"]
