@@ -340,3 +340,27 @@ async def test_relay_benchmark_measures_every_frame(api_stack: ApiStack) -> None
     assert raw["received"] == 200  # one raw subscriber per process
     assert 0 < ws["p50_ms"] <= ws["p99_ms"] <= ws["max_ms"]
     assert 0 < raw["p50_ms"] <= raw["p99_ms"]
+
+
+async def test_config_resume_within_the_gateways_history(api_stack: ApiStack) -> None:
+    """Resuming from just behind the gateway's live position is served from its history."""
+    api = api_stack
+    async with socket(api) as ws:
+        await subscribe_config(ws)
+        await publish_model_event(api, "hist-1")
+        first = await recv(ws)
+        assert first["entity_id"] == "hist-1"
+    await publish_model_events(api, ("hist-2", "a"), ("hist-3", "b"))
+    async with socket(api) as watcher:  # the hub has seen both once this client has
+        await subscribe_config(watcher)
+        await publish_model_event(api, "hist-4")
+        assert (await recv(watcher))["entity_id"] == "hist-4"
+    async with socket(api) as ws:
+        await ws.send(json.dumps({"type": "subscribe_config", "after_sequence": first["sequence"]}))
+        ack = await recv(ws)
+        assert ack == {"type": "subscribed", "topic": "config", "after_sequence": first["sequence"]}
+        frames = [await recv(ws) for _ in range(3)]
+        assert [f["entity_id"] for f in frames] == ["hist-2", "hist-3", "hist-4"]
+        await assert_silent(ws)
+        await publish_model_event(api, "hist-5")
+        assert (await recv(ws))["entity_id"] == "hist-5"

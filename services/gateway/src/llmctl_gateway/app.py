@@ -52,6 +52,14 @@ def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Lite
             app.state.bus = None
             await own.stop()
 
+    @asynccontextmanager
+    async def shared_hubs(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for hub in dict(app.state.get("hubs") or {}).values():
+                await hub.stop()
+
     api = Router(
         path=API_PREFIX,
         route_handlers=[*ROUTE_HANDLERS, *FLOWCHART_ROUTE_HANDLERS, run_events_socket],
@@ -60,9 +68,9 @@ def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Lite
         route_handlers=[api, index],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_id_headers],
-        lifespan=[owned_bus],
+        lifespan=[owned_bus, shared_hubs],
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
-        state=State({"bus": bus, "settings": resolved}),
+        state=State({"bus": bus, "settings": resolved, "hubs": {}}),
         debug=resolved.debug,
     )

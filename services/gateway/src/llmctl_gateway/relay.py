@@ -58,7 +58,8 @@ class SendQueue:
     """Bounded queue of encoded frames for one client.
 
     ``put`` waits up to ``put_timeout`` seconds for room; a client whose queue stays full that
-    long is too slow: ``overflowed`` is set and :class:`ClientTooSlow` raised.
+    long is too slow: ``overflowed`` is set and :class:`ClientTooSlow` raised. ``offer`` never
+    waits: a full queue sets ``overflowed`` at once.
 
     Args:
         maxsize: Frames buffered at most.
@@ -72,9 +73,12 @@ class SendQueue:
 
     async def put(self, frame: dict[str, Any]) -> None:
         """Queue one frame (JSON-encoded here)."""
+        await self.put_text(msgspec.json.encode(frame).decode())
+
+    async def put_text(self, text: str) -> None:
+        """Queue one encoded frame, waiting up to ``put_timeout`` for room."""
         if self.overflowed.is_set():
             raise ClientTooSlow
-        text = msgspec.json.encode(frame).decode()
         try:
             self._queue.put_nowait(text)
             return
@@ -85,6 +89,16 @@ class SendQueue:
         except TimeoutError:
             self.overflowed.set()
             raise ClientTooSlow from None
+
+    def offer(self, text: str) -> None:
+        """Queue one encoded frame without waiting: a full queue marks the client too slow
+        (used where one producer serves many clients and must not wait on any of them)."""
+        if self.overflowed.is_set():
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.overflowed.set()
 
     async def get(self) -> str:
         """The next encoded frame."""

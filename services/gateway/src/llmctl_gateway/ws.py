@@ -44,7 +44,7 @@ from llmctl_contracts import (
 )
 from llmctl_libs.bus import Bus
 
-from .config_relay import CONFIG_TOPIC, ConfigRelay
+from .config_relay import CONFIG_TOPIC, ConfigHub, ConfigRelay
 from .context import request_ids
 from .origin import origin_allowed
 from .relay import ClientTooSlow, RunRelay, SendQueue
@@ -154,9 +154,16 @@ class ClientSession:
         settings: Gateway settings (queue size, timeouts, limits).
     """
 
-    def __init__(self, socket: SocketLike, bus: Bus | None, settings: GatewaySettings) -> None:
+    def __init__(
+        self,
+        socket: SocketLike,
+        bus: Bus | None,
+        settings: GatewaySettings,
+        hubs: dict[str, Any] | None = None,
+    ) -> None:
         self._socket = socket
         self._bus = bus
+        self._hubs = hubs if hubs is not None else {}
         self._settings = settings
         self.queue = SendQueue(settings.ws_send_queue, settings.ws_send_timeout)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
@@ -298,6 +305,14 @@ class ClientSession:
         with contextlib.suppress(ClientTooSlow):
             await self.queue.put({"type": "unsubscribed", "run_id": run_id})
 
+    def _hub(self) -> ConfigHub:
+        """The gateway's config hub (one per app, created on first use)."""
+        hub = self._hubs.get(CONFIG_TOPIC)
+        if not isinstance(hub, ConfigHub):
+            assert self._bus is not None
+            hub = self._hubs[CONFIG_TOPIC] = ConfigHub(self._bus)
+        return hub
+
     async def _subscribe_config(self, message: SubscribeConfig) -> None:
         await self._stop_config()
         if self._bus is None:
@@ -305,7 +320,7 @@ class ClientSession:
                 ErrorBody(code=ErrorCode.UNAVAILABLE, message="message bus not connected")
             )
             return
-        relay = ConfigRelay(self._bus, message.after_sequence, self.queue.put)
+        relay = ConfigRelay(self._bus, self._hub(), message.after_sequence, self.queue)
         self.config_subscription = asyncio.create_task(self._run_config(relay))
 
     async def _run_config(self, relay: ConfigRelay) -> None:
@@ -382,5 +397,8 @@ async def run_events_socket(socket: WebSocket[Any, Any, Any]) -> None:
         await _refuse_origin(socket)
         return
     await socket.accept()
-    session = ClientSession(socket, bus if isinstance(bus, Bus) else None, settings)
+    hubs = socket.app.state.get("hubs")
+    if not isinstance(hubs, dict):
+        hubs = socket.app.state.hubs = {}
+    session = ClientSession(socket, bus if isinstance(bus, Bus) else None, settings, hubs)
     await session.serve()
