@@ -15,14 +15,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # Backfill updated_at (the latest version's save time) only when the column is new.
     op.execute(
+        "DO $$ BEGIN "
+        "IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = "
+        "'orchestrator' AND table_name = 'flowcharts' AND column_name = 'updated_at') THEN "
         "ALTER TABLE orchestrator.flowcharts "
-        "ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ NOT NULL DEFAULT now()"
-    )
-    op.execute(
+        "ADD COLUMN updated_at TIMESTAMPTZ NOT NULL DEFAULT now(); "
         "UPDATE orchestrator.flowcharts f SET updated_at = v.created_at "
         "FROM orchestrator.flowchart_versions v "
-        "WHERE v.flowchart_id = f.id AND v.version = f.latest_version"
+        "WHERE v.flowchart_id = f.id AND v.version = f.latest_version; "
+        "END IF; END $$"
     )
     op.execute(
         "ALTER TABLE orchestrator.flowcharts ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMPTZ"
