@@ -11,7 +11,7 @@ from gateway_testkit import StubOrchestrator
 
 from llmctl_gateway.origin import origin_allowed
 from llmctl_gateway.relay import ClientTooSlow, SendQueue
-from llmctl_gateway.settings import GatewaySettings
+from llmctl_gateway.settings import DEFAULT_SERVICES, GatewaySettings
 from llmctl_gateway.ws import CLOSE_TOO_SLOW, ClientSession
 from llmctl_libs.bus import Bus
 
@@ -99,3 +99,73 @@ async def test_slow_client_is_disconnected(
     await asyncio.wait_for(session.serve(), 10)
     assert socket.closed == (CLOSE_TOO_SLOW, "client too slow: send queue overflowed")
     assert session.subscriptions == {}
+
+
+def test_config_subjects_parse_into_entity_id_action() -> None:
+    from llmctl_gateway.config_relay import parse_config_subject
+
+    assert parse_config_subject("llmctl.evt.config.model.m-1.updated") == (
+        "model",
+        "m-1",
+        "updated",
+    )
+    assert parse_config_subject("llmctl.evt.config.runtime_settings.a.b.saved") == (
+        "runtime_settings",
+        "a.b",
+        "saved",
+    )
+    for subject in (
+        "llmctl.evt.config.model.updated",
+        "llmctl.evt.run.x.node.queued",
+        "llmctl.evt.config.model..updated",
+    ):
+        assert parse_config_subject(subject) is None
+
+
+def test_send_queue_offer_never_waits_and_marks_overflow() -> None:
+    queue = SendQueue(maxsize=2, put_timeout=10.0)
+    queue.offer("a")
+    queue.offer("b")
+    assert not queue.overflowed.is_set()
+    queue.offer("c")  # full: the client is too slow, at once
+    assert queue.overflowed.is_set()
+
+
+def test_settings_from_env_services_and_send_limits() -> None:
+    settings = GatewaySettings.from_env(
+        {
+            "LLMCTL_GATEWAY_SERVICES": "orchestrator, models",
+            "LLMCTL_GATEWAY_WS_SEND_QUEUE": "8",
+            "LLMCTL_GATEWAY_WS_SEND_TIMEOUT": "0.25",
+        }
+    )
+    assert settings.services == ("orchestrator", "models")
+    assert (settings.ws_send_queue, settings.ws_send_timeout) == (8, 0.25)
+    assert GatewaySettings.from_env({}).services == DEFAULT_SERVICES
+
+
+def test_reference_renders_constraints_readably() -> None:
+    from llmctl_gateway.api_reference import render_reference
+
+    document = {
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/x": {
+                "get": {
+                    "summary": "S",
+                    "parameters": [
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1.0, "maximum": 100.0},
+                        }
+                    ],
+                    "responses": {"200": {"description": "ok | fine"}},
+                }
+            }
+        },
+    }
+    text = render_reference(document)
+    assert "### `GET /x`" in text
+    assert "| `page` | query | no | integer, >= 1, <= 100 |  |" in text
+    assert "ok \\| fine" in text
