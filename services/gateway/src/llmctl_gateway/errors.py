@@ -91,14 +91,25 @@ def handle_rpc_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return error_response(request, exc.body)
 
 
+def _header_name(key: str) -> str:
+    """``idempotency_key`` -> ``Idempotency-Key`` (handler arguments name headers in snake)."""
+    return "-".join(part.capitalize() for part in key.split("_"))
+
+
+def _field_name(key: str, source: Any) -> str:
+    """``query.page_size``, ``path.version``, ``header.Idempotency-Key``, or the body path."""
+    kind = str(getattr(source, "value", source or ""))
+    if kind == "header":
+        return f"header.{_header_name(key)}"
+    return f"{kind}.{key}" if kind and kind != "body" else key
+
+
 def _validation_details(exc: ValidationException) -> list[FieldError]:
     details: list[FieldError] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
         if isinstance(item, dict):
-            key = str(item.get("key") or "$")
-            source = item.get("source")
-            field = f"{source}.{key}" if source else key
+            field = _field_name(str(item.get("key") or "$"), item.get("source"))
             details.append(FieldError(field=field, reason=str(item.get("message", "invalid"))))
     return details
 
