@@ -169,3 +169,38 @@ def test_reference_renders_constraints_readably() -> None:
     assert "### `GET /x`" in text
     assert "| `page` | query | no | integer, >= 1, <= 100 |  |" in text
     assert "ok \\| fine" in text
+
+
+async def test_run_relay_backlog_is_bounded() -> None:
+    """Live events a client cannot take are not held without limit: the client is flagged."""
+    from typing import cast
+
+    from nats.aio.msg import Msg
+
+    from llmctl_contracts import encode
+    from llmctl_gateway.relay import RunRelay
+
+    holder = StubOrchestrator(cast(Bus, None))
+    overflowed = asyncio.Event()
+
+    async def emit(frame: dict[str, Any]) -> None:
+        raise AssertionError("nothing is sent before the relay runs")
+
+    relay = RunRelay(
+        cast(Bus, None),
+        "run-1",
+        0,
+        emit,
+        rpc_timeout=1.0,
+        page=10,
+        gap_grace=0.1,
+        max_backlog=2,
+        on_overflow=overflowed.set,
+    )
+    for sequence in (1, 2):
+        envelope = holder.record_event("run-1", sequence)
+        await relay._on_message(Msg(cast(Any, None), subject="s", data=encode(envelope)))
+    assert not overflowed.is_set()
+    envelope = holder.record_event("run-1", 3)
+    await relay._on_message(Msg(cast(Any, None), subject="s", data=encode(envelope)))
+    assert overflowed.is_set()

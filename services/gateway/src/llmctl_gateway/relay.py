@@ -162,6 +162,9 @@ class RunRelay:
         rpc_timeout: Seconds to wait for ``run.events``.
         page: Events requested per ``run.events`` call.
         gap_grace: Seconds a held out-of-order event waits before a history fill.
+        max_backlog: Live events held for this client at most; past it ``on_overflow`` is
+            called (the client cannot keep up) instead of holding more.
+        on_overflow: Called once when the backlog overflows.
     """
 
     def __init__(
@@ -174,6 +177,8 @@ class RunRelay:
         rpc_timeout: float,
         page: int,
         gap_grace: float,
+        max_backlog: int = 0,
+        on_overflow: Callable[[], None] | None = None,
     ) -> None:
         self.run_id = run_id
         self.after_sequence = after_sequence
@@ -185,6 +190,8 @@ class RunRelay:
         self._grace = gap_grace
         self._pending: dict[int, RunEventRecord] = {}
         self._live: asyncio.Queue[RunEventRecord] = asyncio.Queue()
+        self._max_backlog = max_backlog
+        self._on_overflow = on_overflow
 
     async def _on_message(self, msg: Msg) -> None:
         try:
@@ -198,6 +205,10 @@ class RunRelay:
                 "dropping run event %s on %s: no run/sequence", envelope.event_id, msg.subject
             )
             return
+        if self._max_backlog and self._live.qsize() >= self._max_backlog:
+            if self._on_overflow is not None:
+                self._on_overflow()
+            return  # the client is disconnected; it resumes from its last sequence
         self._live.put_nowait(record)
 
     async def _offer(self, record: RunEventRecord) -> None:
