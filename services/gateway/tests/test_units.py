@@ -171,36 +171,34 @@ def test_reference_renders_constraints_readably() -> None:
     assert "ok \\| fine" in text
 
 
-async def test_run_relay_backlog_is_bounded() -> None:
-    """Live events a client cannot take are not held without limit: the client is flagged."""
-    from typing import cast
-
+async def test_run_relay_backlog_is_bounded_and_gaps_are_filled(
+    gateway_bus: Bus, orchestrator: StubOrchestrator
+) -> None:
+    """Live events past the backlog are dropped, then sent in order from history: memory is
+    bounded and the client still gets every event once."""
     from nats.aio.msg import Msg
 
     from llmctl_contracts import encode
     from llmctl_gateway.relay import RunRelay
 
-    holder = StubOrchestrator(cast(Bus, None))
-    overflowed = asyncio.Event()
+    run = orchestrator.add_run()
+    frames: list[dict[str, Any]] = []
 
     async def emit(frame: dict[str, Any]) -> None:
-        raise AssertionError("nothing is sent before the relay runs")
+        frames.append(frame)
 
     relay = RunRelay(
-        cast(Bus, None),
-        "run-1",
-        0,
-        emit,
-        rpc_timeout=1.0,
-        page=10,
-        gap_grace=0.1,
-        max_backlog=2,
-        on_overflow=overflowed.set,
+        gateway_bus, run.id, 0, emit, rpc_timeout=2.0, page=2, gap_grace=0.05, max_backlog=2
     )
-    for sequence in (1, 2):
-        envelope = holder.record_event("run-1", sequence)
-        await relay._on_message(Msg(cast(Any, None), subject="s", data=encode(envelope)))
-    assert not overflowed.is_set()
-    envelope = holder.record_event("run-1", 3)
-    await relay._on_message(Msg(cast(Any, None), subject="s", data=encode(envelope)))
-    assert overflowed.is_set()
+    for sequence in range(1, 7):  # six live events arrive before the relay reads any
+        envelope = orchestrator.record_event(run.id, sequence)
+        await relay._on_message(Msg(gateway_bus.nc, subject="s", data=encode(envelope)))
+    assert relay._live.qsize() == 2  # four dropped
+    task = asyncio.create_task(relay._relay_live())
+    try:
+        async with asyncio.timeout(10):
+            while len(frames) < 6:
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+    assert [f["sequence"] for f in frames] == [1, 2, 3, 4, 5, 6]

@@ -162,9 +162,10 @@ class RunRelay:
         rpc_timeout: Seconds to wait for ``run.events``.
         page: Events requested per ``run.events`` call.
         gap_grace: Seconds a held out-of-order event waits before a history fill.
-        max_backlog: Live events held for this client at most; past it ``on_overflow`` is
-            called (the client cannot keep up) instead of holding more.
-        on_overflow: Called once when the backlog overflows.
+        max_backlog: Live events held for this client at most (0: no limit). Past it live
+            events are dropped: the gap they leave is filled from the orchestrator's history
+            in order, so memory stays bounded and nothing is lost (a run's whole history
+            arrives live at once when a client subscribes to it).
     """
 
     def __init__(
@@ -178,7 +179,6 @@ class RunRelay:
         page: int,
         gap_grace: float,
         max_backlog: int = 0,
-        on_overflow: Callable[[], None] | None = None,
     ) -> None:
         self.run_id = run_id
         self.after_sequence = after_sequence
@@ -191,7 +191,7 @@ class RunRelay:
         self._pending: dict[int, RunEventRecord] = {}
         self._live: asyncio.Queue[RunEventRecord] = asyncio.Queue()
         self._max_backlog = max_backlog
-        self._on_overflow = on_overflow
+        self._dropped = False
 
     async def _on_message(self, msg: Msg) -> None:
         try:
@@ -206,9 +206,8 @@ class RunRelay:
             )
             return
         if self._max_backlog and self._live.qsize() >= self._max_backlog:
-            if self._on_overflow is not None:
-                self._on_overflow()
-            return  # the client is disconnected; it resumes from its last sequence
+            self._dropped = True  # filled from history once the backlog is read
+            return
         self._live.put_nowait(record)
 
     async def _offer(self, record: RunEventRecord) -> None:
@@ -292,6 +291,17 @@ class RunRelay:
                 deadline = loop.time() + self._grace
             elif not self._pending:
                 deadline, backoff = None, self._grace
+            if self._dropped and self._live.empty():
+                self._dropped = False
+                try:
+                    await self._fill()
+                except RpcError as exc:
+                    self._dropped = True
+                    logger.warning(
+                        "backlog fill for run %s failed: %s", self.run_id, exc.body.message
+                    )
+                    await asyncio.sleep(self._grace)
+                continue
             try:
                 if deadline is None:
                     record = await self._live.get()

@@ -278,7 +278,6 @@ class ClientSession:
             page=self._settings.history_page,
             gap_grace=self._settings.ws_gap_grace,
             max_backlog=4 * self._settings.ws_send_queue,
-            on_overflow=self.queue.overflowed.set,
         )
         task = asyncio.create_task(self._run_relay(relay))
         self.subscriptions[message.run_id] = task
