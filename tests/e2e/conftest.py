@@ -287,3 +287,54 @@ async def e2e_private(
     """A stack of this test only: its services, NATS and database may be killed."""
     async with running_stack(tmp_path, private_nats_server.url, database_url) as stack:
         yield stack
+
+
+API_SERVICES = ["orchestrator", "gateway"]
+"""What the gateway API tests need: no worker, router or model service (runs stay running)."""
+
+
+@dataclass
+class ApiStack:
+    """The orchestrator and the gateway as processes, on their own NATS and database."""
+
+    services: ServiceProcesses
+    http: httpx.AsyncClient
+
+    @property
+    def nats_url(self) -> str:
+        return self.services.endpoints.nats_url
+
+    @property
+    def ws_url(self) -> str:
+        return self.services.gateway_url.replace("http://", "ws://") + "/api/v1/ws"
+
+
+@pytest.fixture(scope="module")
+async def api_stack(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str
+) -> AsyncIterator[ApiStack]:
+    """Orchestrator + gateway shared by a module's tests (nothing is killed)."""
+    root = tmp_path_factory.mktemp("api")
+    nats = NatsServer(root / "nats", log_path=root / "nats.log")
+    nats.start()
+    try:
+        services = ServiceProcesses(
+            API_SERVICES,
+            nats_url=nats.url,
+            database_url=create_database(postgres_admin_url, unique_database_name("api")),
+            log_dir=root / "logs",
+            extra_env={
+                "LLMCTL_GATEWAY_SERVICES": "orchestrator",
+                # small, so the slow-client test overflows a queue quickly
+                "LLMCTL_GATEWAY_WS_SEND_QUEUE": "16",
+                "LLMCTL_GATEWAY_WS_SEND_TIMEOUT": "0.5",
+            },
+        )
+        await asyncio.to_thread(services.start_all)
+        try:
+            async with httpx.AsyncClient(base_url=services.gateway_url, timeout=30) as http:
+                yield ApiStack(services=services, http=http)
+        finally:
+            await asyncio.to_thread(services.stop_all)
+    finally:
+        nats.stop()

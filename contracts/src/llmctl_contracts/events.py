@@ -12,6 +12,8 @@ from .statuses import NodeRunStatus
 
 __all__ = [
     "FlowchartCreated",
+    "FlowchartDeleted",
+    "FlowchartUpdated",
     "NodeCancelRequested",
     "NodeDispatched",
     "NodeExecuted",
@@ -38,6 +40,22 @@ class FlowchartCreated(msgspec.Struct, frozen=True, kw_only=True):
 
     flowchart_id: str
     version: int
+    name: str
+
+
+class FlowchartUpdated(msgspec.Struct, frozen=True, kw_only=True):
+    """A new version of a flowchart was saved (versions before it are kept)."""
+
+    flowchart_id: str
+    version: int
+    name: str
+
+
+class FlowchartDeleted(msgspec.Struct, frozen=True, kw_only=True):
+    """A flowchart was deleted; its versions are kept for the runs that pinned them."""
+
+    flowchart_id: str
+    latest_version: int
     name: str
 
 

@@ -15,6 +15,8 @@ class MessageType:
     """Type names, so no code spells them by hand."""
 
     FLOWCHART_CREATED = "flowchart.created"
+    FLOWCHART_UPDATED = "flowchart.updated"
+    FLOWCHART_DELETED = "flowchart.deleted"
     RUN_CREATED = "run.created"
     RUN_STARTED = "run.started"
     RUN_SUCCEEDED = "run.succeeded"
@@ -43,6 +45,8 @@ class MessageType:
 
 EVENT_TYPES: Final[dict[tuple[str, int], type[msgspec.Struct]]] = {
     (MessageType.FLOWCHART_CREATED, 1): events.FlowchartCreated,
+    (MessageType.FLOWCHART_UPDATED, 1): events.FlowchartUpdated,
+    (MessageType.FLOWCHART_DELETED, 1): events.FlowchartDeleted,
     (MessageType.RUN_CREATED, 1): events.RunCreated,
     (MessageType.RUN_STARTED, 1): events.RunStarted,
     (MessageType.RUN_SUCCEEDED, 1): events.RunSucceeded,
@@ -88,6 +92,8 @@ _SOCKET_NAMES: Final[dict[str, str]] = {
     MessageType.NODE_SKIPPED: "flowchart:node:skipped",
     MessageType.RUN_REWOUND: "flowchart:run:rewound",
     MessageType.FLOWCHART_CREATED: "flowchart:definition:created",
+    MessageType.FLOWCHART_UPDATED: "flowchart:definition:updated",
+    MessageType.FLOWCHART_DELETED: "flowchart:definition:deleted",
     MessageType.MODEL_CREATED: "config:model:created",
     MessageType.MODEL_UPDATED: "config:model:updated",
     MessageType.MODEL_DELETED: "config:model:deleted",

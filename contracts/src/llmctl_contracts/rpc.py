@@ -10,19 +10,42 @@ from .errors import ErrorBody, FieldError
 from .flowchart import FlowchartDefinition
 
 __all__ = [
+    "FLOWCHART_SORTS",
+    "MAX_PAGE_SIZE",
+    "RUN_SORTS",
     "ControlRun",
     "CreateFlowchart",
+    "DeleteFlowchart",
+    "FlowchartPage",
     "FlowchartRecord",
+    "FlowchartSummary",
+    "FlowchartValidation",
+    "FlowchartVersionSummary",
     "GetById",
+    "GetFlowchartVersion",
     "HealthReport",
+    "ListFlowcharts",
     "ListRunEvents",
+    "ListRuns",
     "NodeRunRecord",
     "ResolveModel",
     "RpcReply",
     "RunEventRecord",
+    "RunPage",
     "RunRecord",
     "StartRun",
+    "UpdateFlowchart",
+    "ValidateFlowchart",
 ]
+
+MAX_PAGE_SIZE = 100
+"""Largest ``page_size`` a list request may ask for."""
+
+FLOWCHART_SORTS = ("name", "-name", "created_at", "-created_at", "updated_at", "-updated_at")
+"""Orders a flowchart list may be sorted by (``-``: descending)."""
+
+RUN_SORTS = ("created_at", "-created_at", "updated_at", "-updated_at")
+"""Orders a run list may be sorted by (``-``: descending)."""
 
 
 class RpcReply(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,10 +66,118 @@ class HealthReport(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CreateFlowchart(msgspec.Struct, frozen=True, kw_only=True):
-    """Store a flowchart definition as a new flowchart."""
+    """Store a flowchart definition as a new flowchart.
+
+    Attributes:
+        definition: The definition (validated, fan-in counts clamped).
+        idempotency_key: The same key with the same definition returns the same flowchart; with
+            another definition it is refused (``idempotency_mismatch``).
+        request_id: Client request id, for tracing.
+    """
 
     definition: FlowchartDefinition
+    idempotency_key: str | None = None
     request_id: str | None = None
+
+
+class UpdateFlowchart(msgspec.Struct, frozen=True, kw_only=True):
+    """Save ``definition`` as the next version of flowchart ``id`` (idempotent by key)."""
+
+    id: str
+    definition: FlowchartDefinition
+    idempotency_key: str | None = None
+    request_id: str | None = None
+
+
+class DeleteFlowchart(msgspec.Struct, frozen=True, kw_only=True):
+    """Delete flowchart ``id`` (idempotent by key); its versions stay for existing runs."""
+
+    id: str
+    idempotency_key: str | None = None
+    request_id: str | None = None
+
+
+class ValidateFlowchart(msgspec.Struct, frozen=True, kw_only=True):
+    """Validate a definition without saving it."""
+
+    definition: FlowchartDefinition
+
+
+class FlowchartValidation(msgspec.Struct, frozen=True, kw_only=True):
+    """What saving a definition would say.
+
+    Attributes:
+        valid: Whether it would be saved (no errors).
+        errors: Field-level errors that would refuse it.
+        warnings: Adjustments saving would make (e.g. a fan-in count clamped).
+        definition: The definition as it would be saved (after adjustments); ``None`` when the
+            document is not a flowchart definition at all.
+    """
+
+    valid: bool
+    errors: list[FieldError]
+    warnings: list[FieldError]
+    definition: FlowchartDefinition | None = None
+
+
+class ListFlowcharts(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of flowcharts, optionally filtered by a name search.
+
+    Attributes:
+        page: 1-based page number.
+        page_size: Items per page (1..``MAX_PAGE_SIZE``).
+        q: Case-insensitive substring of the name.
+        sort: One of :data:`FLOWCHART_SORTS`.
+    """
+
+    page: int = 1
+    page_size: int = 25
+    q: str | None = None
+    sort: str = "name"
+
+
+class FlowchartSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """A flowchart without its definition.
+
+    Attributes:
+        id: Flowchart id.
+        name: Name of the latest version.
+        latest_version: Latest version number.
+        created_at: When version 1 was saved.
+        updated_at: When the latest version was saved (or the flowchart deleted).
+        deleted: Whether the flowchart is deleted.
+    """
+
+    id: str
+    name: str
+    latest_version: int
+    created_at: str
+    updated_at: str
+    deleted: bool = False
+
+
+class FlowchartPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of flowcharts and how many match in all."""
+
+    items: list[FlowchartSummary]
+    total: int
+    page: int
+    page_size: int
+
+
+class FlowchartVersionSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """One stored version of a flowchart, without its definition."""
+
+    version: int
+    name: str
+    created_at: str
+
+
+class GetFlowchartVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """Fetch one version of a flowchart."""
+
+    id: str
+    version: int
 
 
 class FlowchartRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +207,24 @@ class StartRun(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str | None = None
 
 
+class ListRuns(msgspec.Struct, frozen=True, kw_only=True):
+    """One page of runs, optionally filtered.
+
+    Attributes:
+        flowchart_id: Only runs of this flowchart.
+        status: Only runs in this status.
+        page: 1-based page number.
+        page_size: Items per page (1..``MAX_PAGE_SIZE``).
+        sort: One of :data:`RUN_SORTS` (default newest first).
+    """
+
+    flowchart_id: str | None = None
+    status: str | None = None
+    page: int = 1
+    page_size: int = 25
+    sort: str = "-created_at"
+
+
 class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
     """Projection of a run."""
 
@@ -91,6 +240,15 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True):
     error: ErrorBody | None = None
     last_sequence: int = 0
     outcome: dict[str, Any] | None = None
+
+
+class RunPage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of runs and how many match in all."""
+
+    items: list[RunRecord]
+    total: int
+    page: int
+    page_size: int
 
 
 class NodeRunRecord(msgspec.Struct, frozen=True, kw_only=True):

@@ -205,3 +205,48 @@ async def test_placeholder_page_and_schema(http: httpx.AsyncClient) -> None:
     schema = await http.get("/schema/openapi.json")
     assert schema.status_code == 200
     assert schema.json()["openapi"].startswith("3.1")
+
+
+async def test_every_new_endpoint_answers_503_when_the_orchestrator_is_down(
+    http: httpx.AsyncClient,
+) -> None:
+    """No orchestrator on the bus: each flowchart and run-list operation is 503 `unavailable`
+    in the shared envelope, after its own input checks passed."""
+    calls = [
+        ("GET", "/api/v1/flowcharts", None),
+        ("POST", "/api/v1/flowcharts/validate", FLOWCHART),
+        ("PUT", "/api/v1/flowcharts/fc", FLOWCHART),
+        ("DELETE", "/api/v1/flowcharts/fc", None),
+        ("GET", "/api/v1/flowcharts/fc/versions", None),
+        ("GET", "/api/v1/flowcharts/fc/versions/1", None),
+        ("GET", "/api/v1/runs", None),
+    ]
+    for method, url, body in calls:
+        response = await http.request(method, url, json=body)
+        assert_error(response, 503, "unavailable")
+
+
+async def test_new_endpoints_check_input_before_asking_anyone(http: httpx.AsyncClient) -> None:
+    """Bad input is refused by the gateway itself (no orchestrator needed), naming the field."""
+    cases: list[tuple[str, str, Any, int, str, str]] = [
+        ("PUT", "/api/v1/flowcharts/fc", {"name": "x"}, 422, "validation_failed", "$.nodes"),
+        ("GET", "/api/v1/flowcharts?page_size=0", None, 422, "validation_failed", "page_size"),
+        ("GET", "/api/v1/flowcharts?sort=bogus", None, 422, "validation_failed", "sort"),
+        ("GET", "/api/v1/runs?status=sleeping", None, 422, "validation_failed", "status"),
+        ("GET", "/api/v1/runs?page=1000001", None, 422, "validation_failed", "page"),
+        ("GET", "/api/v1/flowcharts/fc/versions/0", None, 422, "validation_failed", "version"),
+    ]
+    for method, url, body, status, code, field in cases:
+        error = assert_error(await http.request(method, url, json=body), status, code)
+        assert any(field in d["field"] for d in error["error"]["details"]), (url, error)
+    headers = {"Idempotency-Key": "k" * 256}
+    error = assert_error(
+        await http.delete("/api/v1/flowcharts/fc", headers=headers), 422, "validation_failed"
+    )
+    assert error["error"]["details"][0]["field"] == "header.Idempotency-Key"
+    error = assert_error(await http.get("/api/v1/runs?page_size=0"), 422, "validation_failed")
+    assert error["error"]["details"][0]["field"] == "query.page_size"
+    error = assert_error(
+        await http.get("/api/v1/flowcharts/fc/versions/0"), 422, "validation_failed"
+    )
+    assert error["error"]["details"][0]["field"] == "path.version"

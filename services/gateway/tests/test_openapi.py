@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from llmctl_gateway import openapi_document
+from llmctl_gateway.api_reference import render_reference
 from llmctl_gateway.openapi import openapi_json
 
 
@@ -16,6 +17,9 @@ def test_openapi_document() -> None:
         "/api/v1/health",
         "/api/v1/flowcharts",
         "/api/v1/flowcharts/{flowchart_id}",
+        "/api/v1/flowcharts/validate",
+        "/api/v1/flowcharts/{flowchart_id}/versions",
+        "/api/v1/flowcharts/{flowchart_id}/versions/{version}",
         "/api/v1/runs",
         "/api/v1/runs/{run_id}",
         "/api/v1/runs/{run_id}/node-runs",
@@ -57,11 +61,56 @@ def test_openapi_document() -> None:
     )
 
 
-def test_openapi_document_matches_the_committed_snapshot() -> None:
-    """A contract change is always a visible diff in docs/reference/openapi.json.
+REFERENCE = Path(__file__).resolve().parents[3] / "docs" / "reference"
+REGENERATE = "python -m llmctl_gateway.api_reference docs/reference"
 
-    Regenerate: ``uv run python -c "from llmctl_gateway.openapi import openapi_json;
-    print(openapi_json(), end='')" > docs/reference/openapi.json``.
-    """
-    snapshot = Path(__file__).resolve().parents[3] / "docs" / "reference" / "openapi.json"
-    assert json.loads(snapshot.read_text()) == json.loads(openapi_json())
+
+def test_openapi_document_matches_the_committed_snapshot() -> None:
+    """A contract change is always a visible diff in docs/reference/openapi.json."""
+    snapshot = REFERENCE / "openapi.json"
+    assert json.loads(snapshot.read_text()) == json.loads(openapi_json()), REGENERATE
+
+
+def test_api_reference_is_generated_from_the_snapshot() -> None:
+    """docs/reference/api.md is exactly what the generator renders from openapi.json."""
+    document = json.loads((REFERENCE / "openapi.json").read_text())
+    assert (REFERENCE / "api.md").read_text() == render_reference(document), REGENERATE
+
+
+def test_reference_lists_every_operation_and_its_errors() -> None:
+    document = openapi_document()
+    text = render_reference(document)
+    for path, item in document["paths"].items():
+        for method in item:
+            assert f"### `{method.upper()} {path}`" in text
+    assert "| `Idempotency-Key` | header | no |" in text
+    assert "| 422 |" in text
+
+
+def test_every_operation_documents_its_errors_in_the_envelope() -> None:
+    """Every 4xx/5xx a route documents uses the shared envelope (schemathesis checks bodies)."""
+    for path, item in openapi_document()["paths"].items():
+        for method, op in item.items():
+            for status, response in op["responses"].items():
+                if int(status) >= 400 and path != "/api/v1/health":
+                    schema = response["content"]["application/json"]["schema"]
+                    assert schema["$ref"].endswith("ErrorEnvelope"), (method, path, status)
+
+
+def test_list_endpoints_document_pagination() -> None:
+    paths = openapi_document()["paths"]
+    for path in ("/api/v1/flowcharts", "/api/v1/runs"):
+        params = {p["name"]: p for p in paths[path]["get"]["parameters"]}
+        assert params["page_size"]["schema"]["maximum"] == 100
+        assert params["page"]["schema"]["minimum"] == 1
+        assert "-created_at" in params["sort"]["schema"]["enum"]
+    runs = {p["name"] for p in paths["/api/v1/runs"]["get"]["parameters"]}
+    assert {"flowchart_id", "status"} <= runs
+    for path, method in [
+        ("/api/v1/flowcharts", "post"),
+        ("/api/v1/flowcharts/{flowchart_id}", "put"),
+        ("/api/v1/flowcharts/{flowchart_id}", "delete"),
+        ("/api/v1/runs", "post"),
+    ]:
+        names = {p["name"] for p in paths[path][method]["parameters"]}
+        assert "Idempotency-Key" in names, (method, path)

@@ -11,7 +11,7 @@ from gateway_testkit import StubOrchestrator
 
 from llmctl_gateway.origin import origin_allowed
 from llmctl_gateway.relay import ClientTooSlow, SendQueue
-from llmctl_gateway.settings import GatewaySettings
+from llmctl_gateway.settings import DEFAULT_SERVICES, GatewaySettings
 from llmctl_gateway.ws import CLOSE_TOO_SLOW, ClientSession
 from llmctl_libs.bus import Bus
 
@@ -99,3 +99,106 @@ async def test_slow_client_is_disconnected(
     await asyncio.wait_for(session.serve(), 10)
     assert socket.closed == (CLOSE_TOO_SLOW, "client too slow: send queue overflowed")
     assert session.subscriptions == {}
+
+
+def test_config_subjects_parse_into_entity_id_action() -> None:
+    from llmctl_gateway.config_relay import parse_config_subject
+
+    assert parse_config_subject("llmctl.evt.config.model.m-1.updated") == (
+        "model",
+        "m-1",
+        "updated",
+    )
+    assert parse_config_subject("llmctl.evt.config.runtime_settings.a.b.saved") == (
+        "runtime_settings",
+        "a.b",
+        "saved",
+    )
+    for subject in (
+        "llmctl.evt.config.model.updated",
+        "llmctl.evt.run.x.node.queued",
+        "llmctl.evt.config.model..updated",
+    ):
+        assert parse_config_subject(subject) is None
+
+
+def test_send_queue_offer_never_waits_and_marks_overflow() -> None:
+    queue = SendQueue(maxsize=2, put_timeout=10.0)
+    queue.offer("a")
+    queue.offer("b")
+    assert not queue.overflowed.is_set()
+    queue.offer("c")  # full: the client is too slow, at once
+    assert queue.overflowed.is_set()
+
+
+def test_settings_from_env_services_and_send_limits() -> None:
+    settings = GatewaySettings.from_env(
+        {
+            "LLMCTL_GATEWAY_SERVICES": "orchestrator, models",
+            "LLMCTL_GATEWAY_WS_SEND_QUEUE": "8",
+            "LLMCTL_GATEWAY_WS_SEND_TIMEOUT": "0.25",
+        }
+    )
+    assert settings.services == ("orchestrator", "models")
+    assert (settings.ws_send_queue, settings.ws_send_timeout) == (8, 0.25)
+    assert GatewaySettings.from_env({}).services == DEFAULT_SERVICES
+
+
+def test_reference_renders_constraints_readably() -> None:
+    from llmctl_gateway.api_reference import render_reference
+
+    document = {
+        "info": {"title": "t", "version": "1"},
+        "paths": {
+            "/x": {
+                "get": {
+                    "summary": "S",
+                    "parameters": [
+                        {
+                            "name": "page",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1.0, "maximum": 100.0},
+                        }
+                    ],
+                    "responses": {"200": {"description": "ok | fine"}},
+                }
+            }
+        },
+    }
+    text = render_reference(document)
+    assert "### `GET /x`" in text
+    assert "| `page` | query | no | integer, >= 1, <= 100 |  |" in text
+    assert "ok \\| fine" in text
+
+
+async def test_run_relay_backlog_is_bounded_and_gaps_are_filled(
+    gateway_bus: Bus, orchestrator: StubOrchestrator
+) -> None:
+    """Live events past the backlog are dropped, then sent in order from history: memory is
+    bounded and the client still gets every event once."""
+    from nats.aio.msg import Msg
+
+    from llmctl_contracts import encode
+    from llmctl_gateway.relay import RunRelay
+
+    run = orchestrator.add_run()
+    frames: list[dict[str, Any]] = []
+
+    async def emit(frame: dict[str, Any]) -> None:
+        frames.append(frame)
+
+    relay = RunRelay(
+        gateway_bus, run.id, 0, emit, rpc_timeout=2.0, page=2, gap_grace=0.05, max_backlog=2
+    )
+    for sequence in range(1, 7):  # six live events arrive before the relay reads any
+        envelope = orchestrator.record_event(run.id, sequence)
+        await relay._on_message(Msg(gateway_bus.nc, subject="s", data=encode(envelope)))
+    assert relay._live.qsize() == 2  # four dropped
+    task = asyncio.create_task(relay._relay_live())
+    try:
+        async with asyncio.timeout(10):
+            while len(frames) < 6:
+                await asyncio.sleep(0.02)
+    finally:
+        task.cancel()
+    assert [f["sequence"] for f in frames] == [1, 2, 3, 4, 5, 6]

@@ -167,3 +167,36 @@ def test_special_node_configs_are_validated_at_save() -> None:
         {"type": "plan", "id": "p", "config": {"patch": {"stages": [{"tasks": [{"nam": "x"}]}]}}}
     )
     assert field == "$.nodes[1].config.patch.stages[0].tasks[0]"
+
+
+def test_like_pattern_takes_wildcards_literally() -> None:
+    from llmctl_orchestrator.flowchart_queries import like_pattern
+
+    assert like_pattern("Ab") == "%ab%"
+    assert like_pattern("50%_x\\") == "%50\\%\\_x\\\\%"
+
+
+def test_sort_keys_and_pages_are_checked() -> None:
+    import pytest
+    import sqlalchemy as sa
+
+    from llmctl_libs.rpc import RpcError
+    from llmctl_orchestrator.paging import check_page, order_by
+    from llmctl_orchestrator.tables import flowcharts
+
+    columns = {"name": flowcharts.c.name}
+    ordering = order_by("-name", ("name", "-name"), columns, flowcharts.c.id)
+    assert [str(o) for o in ordering] == [
+        str(flowcharts.c.name.desc()),
+        str(flowcharts.c.id.desc()),
+    ]
+    for bad in ("size", "--name", ""):
+        with pytest.raises(RpcError) as refused:
+            order_by(bad, ("name", "-name"), columns, flowcharts.c.id)
+        assert refused.value.body.details[0].field == "sort"
+    for page, size, field in ((0, 10, "page"), (1, 0, "page_size"), (1, 101, "page_size")):
+        with pytest.raises(RpcError) as refused:
+            check_page(page, size)
+        assert refused.value.body.details[0].field == field
+    check_page(1, 100)
+    assert isinstance(ordering[0], sa.UnaryExpression)

@@ -20,6 +20,7 @@ import websockets
 
 from ..state import STATE_FILE, StackState
 from .raw import jetstream_publish_rate, postgres_commit_rate
+from .relay import websocket_relay_latency
 from .workloads import (
     HARD_EXECUTION_CAP,
     MAX_FAN_OUT,
@@ -282,10 +283,23 @@ async def run_all(
     run_length: int,
     fanout: int = 1000,
     loop: int = 10_000,
+    relay: dict[str, Any] | None = None,
+    relay_only: bool = False,
 ) -> dict[str, Any]:
-    """Every figure, raw limits first; ``fanout``/``loop`` of 0 skip those workloads."""
+    """Every figure, raw limits first; ``fanout``/``loop`` of 0 skip those workloads.
+
+    ``relay`` (keyword arguments of :func:`websocket_relay_latency`; ``None`` skips it) adds the
+    websocket relay figures; ``relay_only`` measures nothing else.
+    """
     nats_url = state.infra["nats"].url
     database_url = state.infra["postgres"].url
+    if relay_only:
+        return {
+            "machine": {"cpus": psutil.cpu_count(), "load_avg_1m_before": psutil.getloadavg()[0]},
+            "relay": await websocket_relay_latency(
+                nats_url, state.gateway_url or "", **(relay or {})
+            ),
+        }
     results: dict[str, Any] = {
         "machine": {
             "cpus": psutil.cpu_count(),
@@ -308,13 +322,36 @@ async def run_all(
             results["fan_out"] = await fan_out_fan_in_run(client, state, fanout)
         if loop:
             results["loop"] = await loop_run(client, state, loop)
+    if relay is not None:
+        results["relay"] = await websocket_relay_latency(nats_url, state.gateway_url or "", **relay)
     results["rss_after_mb"] = service_rss_mb(state)
     results["machine"]["load_avg_1m_after"] = psutil.getloadavg()[0]
     return results
 
 
+def relay_rows(relay: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows of the websocket relay figures."""
+    ws, raw = relay["websocket"], relay["raw_nats"]
+    label = f"ws relay, {relay['clients']} clients, {relay['achieved_rate']:,.0f} events/s"
+    return [
+        (f"{label}: p50 / p99", f"{ws['p50_ms']:.2f} / {ws['p99_ms']:.2f} ms"),
+        (
+            f"{label}: frames received",
+            f"{ws['received']:,}/{ws['expected']:,} ({ws['disconnected']} disconnected)",
+        ),
+        (
+            f"raw NATS subscriber ({raw['subscribers']}), same events: p50 / p99",
+            f"{raw['p50_ms']:.2f} / {raw['p99_ms']:.2f} ms",
+        ),
+    ]
+
+
 def table(results: dict[str, Any]) -> str:
     """A human-readable table of the figures."""
+    if "raw" not in results:  # relay only
+        rows = relay_rows(results["relay"])
+        width = max(len(r[0]) for r in rows)
+        return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
     raw, hop, conc = results["raw"], results["node_hop"], results["concurrent"]
     rows = [
         (
@@ -382,6 +419,8 @@ def table(results: dict[str, Any]) -> str:
                 f"{rss['before']:.0f} -> {rss['after']:.0f} MiB (peak {rss['peak']:.0f})",
             ),
         ]
+    if relay := results.get("relay"):
+        rows += relay_rows(relay)
     for name, mb in sorted(results["rss_after_mb"].items()):
         rows.append(
             (
@@ -395,7 +434,8 @@ def table(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``llmctl bench [--home DIR] [--chain N] [--runs N] [--run-length N] [--fanout N]
-    [--loop N] [--json-out FILE]``."""
+    [--loop N] [--relay-seconds S] [--relay-clients N] [--relay-rate N] [--relay-processes N]
+    [--relay-only] [--json-out FILE]``."""
     parser = argparse.ArgumentParser(prog="llmctl bench", description=__doc__)
     parser.add_argument("--home", default=".llmctl", help="stack home of a running `llmctl up`")
     parser.add_argument("--chain", type=int, default=200, help="no-op nodes in the latency chain")
@@ -413,8 +453,36 @@ def main(argv: list[str] | None = None) -> int:
         default=10_000,
         help="node executions of the loop run, at most 10,000 (0 skips it)",
     )
+    parser.add_argument(
+        "--relay-seconds",
+        type=float,
+        default=5.0,
+        help="seconds of the websocket relay benchmark (0 skips it)",
+    )
+    parser.add_argument("--relay-clients", type=int, default=100, help="websocket clients")
+    parser.add_argument("--relay-rate", type=int, default=1000, help="events/s published")
+    parser.add_argument(
+        "--relay-processes", type=int, default=4, help="processes the clients are spread over"
+    )
+    parser.add_argument(
+        "--relay-only", action="store_true", help="measure the websocket relay and nothing else"
+    )
     parser.add_argument("--json-out", type=Path, help="also write the JSON figures to this file")
     args = parser.parse_args(argv)
+    if args.relay_seconds < 0 or args.relay_clients < 1 or args.relay_rate < 1:
+        parser.error("--relay-seconds must be >= 0, --relay-clients and --relay-rate >= 1")
+    if args.relay_processes < 1:
+        parser.error("--relay-processes must be >= 1")
+    relay = (
+        {
+            "clients": args.relay_clients,
+            "rate": args.relay_rate,
+            "seconds": args.relay_seconds,
+            "processes": args.relay_processes,
+        }
+        if args.relay_seconds
+        else None
+    )
     if args.fanout < 0 or args.loop < 0 or args.loop > HARD_EXECUTION_CAP:
         parser.error(f"--fanout must be >= 0 and --loop between 0 and {HARD_EXECUTION_CAP}")
     if 0 < args.loop < 4:
@@ -433,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
             run_length=args.run_length,
             fanout=args.fanout,
             loop=args.loop,
+            relay=relay,
+            relay_only=args.relay_only,
         )
     )
     text = json.dumps(results, indent=2)

@@ -13,8 +13,10 @@ from llmctl_libs.bus import Bus
 from .artifact_routes import ARTIFACT_ROUTE_HANDLERS
 from .context import add_id_headers
 from .errors import EXCEPTION_HANDLERS
+from .flowchart_routes import FLOWCHART_ROUTE_HANDLERS
 from .model_routes import MODEL_ROUTE_HANDLERS
 from .openapi import openapi_config
+from .openapi_structs import StrictStructSchemaPlugin
 from .page import index
 from .routes import ROUTE_HANDLERS
 from .settings import GatewaySettings
@@ -52,14 +54,31 @@ def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Lite
             app.state.bus = None
             await own.stop()
 
-    handlers = [*ROUTE_HANDLERS, *ARTIFACT_ROUTE_HANDLERS, *MODEL_ROUTE_HANDLERS, run_events_socket]
-    api = Router(path=API_PREFIX, route_handlers=handlers)
+    @asynccontextmanager
+    async def shared_hubs(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for hub in dict(app.state.get("hubs") or {}).values():
+                await hub.stop()
+
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[
+            *ROUTE_HANDLERS,
+            *FLOWCHART_ROUTE_HANDLERS,
+            *ARTIFACT_ROUTE_HANDLERS,
+            *MODEL_ROUTE_HANDLERS,
+            run_events_socket,
+        ],
+    )
     return Litestar(
         route_handlers=[api, index],
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_id_headers],
-        lifespan=[owned_bus],
+        lifespan=[owned_bus, shared_hubs],
         openapi_config=openapi_config(),
-        state=State({"bus": bus, "settings": resolved}),
+        plugins=[StrictStructSchemaPlugin()],
+        state=State({"bus": bus, "settings": resolved, "hubs": {}}),
         debug=resolved.debug,
     )

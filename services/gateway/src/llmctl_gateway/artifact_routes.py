@@ -40,7 +40,7 @@ class ArtifactResponse(msgspec.Struct, frozen=True, kw_only=True):
 @get(
     "/runs/{run_id:str}/artifacts",
     summary="List a run's node-run artifacts",
-    responses=_errors(404, 422, 503, 504),
+    responses=_errors(400, 404, 422, 503, 504),
 )
 async def list_artifacts(
     request: Request[Any, Any, Any],
@@ -76,7 +76,7 @@ async def list_artifacts(
 @get(
     "/runs/{run_id:str}/artifacts/{artifact_id:str}",
     summary="Get one artifact (by artifact id or node run id)",
-    responses=_errors(404, 503, 504),
+    responses=_errors(400, 404, 503, 504),
 )
 async def get_artifact(
     request: Request[Any, Any, Any], run_id: FromPath[str], artifact_id: FromPath[str]

@@ -64,9 +64,13 @@ def request_ids(scope: Any) -> RequestIds:
     return ids
 
 
+_STAMPED = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
+
+
 async def add_id_headers(message: Any, scope: Any) -> None:
-    """``before_send`` hook: stamp both id headers on every HTTP response (errors included)."""
-    if message.get("type") != "http.response.start":
+    """``before_send`` hook: stamp both id headers on every HTTP response (errors included),
+    websocket handshake and refused handshake."""
+    if message.get("type") not in _STAMPED:
         return
     ids = request_ids(scope)
     names = {REQUEST_ID_HEADER.encode(), CORRELATION_ID_HEADER.encode()}

@@ -96,17 +96,31 @@ def handle_rpc_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
 _ROOT_FIELD = re.compile(r"Object (missing required|contains unknown) field `([^`]+)`")
 
 
+def _header_name(key: str) -> str:
+    """``idempotency_key`` -> ``Idempotency-Key`` (handler arguments name headers in snake)."""
+    return "-".join(part.capitalize() for part in key.split("_"))
+
+
+def _field_name(key: str, source: Any) -> str:
+    """``query.page_size``, ``path.version``, ``header.Idempotency-Key``, ``body.name``."""
+    kind = str(getattr(source, "value", source or ""))
+    if kind == "header":
+        return f"header.{_header_name(key)}"
+    return f"{kind}.{key}" if kind else key
+
+
 def _validation_details(exc: ValidationException) -> list[FieldError]:
     details: list[FieldError] = []
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
         if isinstance(item, dict):
-            key = str(item.get("key") or "$")
             source = item.get("source")
-            field = f"{source}.{key}" if source else key
+            kind = str(getattr(source, "value", source or ""))
+            key = str(item.get("key") or "$")
+            field = _field_name(key, source)
             reason = str(item.get("message", "invalid"))
             root = _ROOT_FIELD.fullmatch(reason)
-            if source == "body" and key == "data" and root:
+            if kind == "body" and key == "data" and root:
                 # a decoded body's top-level field problem: name the field itself
                 field = f"body.{root.group(2)}"
                 missing = root.group(1) == "missing required"

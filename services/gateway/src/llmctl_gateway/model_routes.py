@@ -115,7 +115,7 @@ async def list_providers(request: Request[Any, Any, Any]) -> Response[ProvidersR
     return Response(ProvidersResponse(ok=True, data=data, correlation_id=_correlation(request)))
 
 
-@get("/providers/{provider:str}", summary="Get a provider", responses=_errors(404, 503, 504))
+@get("/providers/{provider:str}", summary="Get a provider", responses=_errors(400, 404, 503, 504))
 async def get_provider(
     request: Request[Any, Any, Any], provider: FromPath[str]
 ) -> Response[ProviderResponse]:
@@ -151,7 +151,7 @@ _LIST_PARAMS = ("q", "provider", "capability", "sort", "page", "page_size")
         "`updated_at` (`-` prefix: descending; ties by id), page (`page` from 1, `page_size` "
         "1-100, default 25). A page past the end is empty; `total` counts every match."
     ),
-    responses=_errors(422, 503, 504),
+    responses=_errors(400, 422, 503, 504),
 )
 async def list_models(
     request: Request[Any, Any, Any],
@@ -202,7 +202,7 @@ async def create_model(
     )
 
 
-@get("/models/{model_id:str}", summary="Get a model", responses=_errors(404, 503, 504))
+@get("/models/{model_id:str}", summary="Get a model", responses=_errors(400, 404, 503, 504))
 async def get_model(
     request: Request[Any, Any, Any], model_id: FromPath[str]
 ) -> Response[ModelResponse]:
@@ -248,7 +248,7 @@ async def update_model(
     description="Answers the deleted model. With `expected_version`, a model that has moved "
     "on is not deleted (409).",
     status_code=200,
-    responses=_errors(404, 409, 422, 503, 504),
+    responses=_errors(400, 404, 409, 422, 503, 504),
 )
 async def delete_model(
     request: Request[Any, Any, Any],

@@ -13,6 +13,7 @@ __all__ = [
     "API_VERSION",
     "CONTROL_RUN_BODY_SCHEMA",
     "NODE_RUN_CONTROL_BODY_SCHEMA",
+    "NODE_RUN_REASON_BODY_SCHEMA",
     "START_RUN_BODY_SCHEMA",
     "openapi_config",
     "openapi_document",
@@ -58,11 +59,24 @@ CONTROL_RUN_BODY_SCHEMA = Schema(
 """Inline schema of :class:`~llmctl_gateway.schemas.ControlRunBody` (decoded by the handler)."""
 
 
+NODE_RUN_REASON_BODY_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    title="NodeRunReasonBody",
+    description=(
+        "Optional body of `POST /api/v1/runs/{run_id}/node-runs/{node_run_id}/retry|rewind`;"
+        " an empty body is the same as `{}`."
+    ),
+    properties={"reason": _REASON_SCHEMA},
+    additional_properties=False,
+)
+"""Body of retry and rewind: a reason only (``output`` is refused, it is for ``skip``)."""
+
+
 NODE_RUN_CONTROL_BODY_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     title="NodeRunControlBody",
     description=(
-        "Optional body of `POST /api/v1/runs/{run_id}/node-runs/{node_run_id}/retry|skip|rewind`;"
+        "Optional body of `POST /api/v1/runs/{run_id}/node-runs/{node_run_id}/skip`;"
         " an empty body is the same as `{}`."
     ),
     properties={

@@ -58,7 +58,8 @@ class SendQueue:
     """Bounded queue of encoded frames for one client.
 
     ``put`` waits up to ``put_timeout`` seconds for room; a client whose queue stays full that
-    long is too slow: ``overflowed`` is set and :class:`ClientTooSlow` raised.
+    long is too slow: ``overflowed`` is set and :class:`ClientTooSlow` raised. ``offer`` never
+    waits: a full queue sets ``overflowed`` at once.
 
     Args:
         maxsize: Frames buffered at most.
@@ -72,9 +73,12 @@ class SendQueue:
 
     async def put(self, frame: dict[str, Any]) -> None:
         """Queue one frame (JSON-encoded here)."""
+        await self.put_text(msgspec.json.encode(frame).decode())
+
+    async def put_text(self, text: str) -> None:
+        """Queue one encoded frame, waiting up to ``put_timeout`` for room."""
         if self.overflowed.is_set():
             raise ClientTooSlow
-        text = msgspec.json.encode(frame).decode()
         try:
             self._queue.put_nowait(text)
             return
@@ -85,6 +89,16 @@ class SendQueue:
         except TimeoutError:
             self.overflowed.set()
             raise ClientTooSlow from None
+
+    def offer(self, text: str) -> None:
+        """Queue one encoded frame without waiting: a full queue marks the client too slow
+        (used where one producer serves many clients and must not wait on any of them)."""
+        if self.overflowed.is_set():
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.overflowed.set()
 
     async def get(self) -> str:
         """The next encoded frame."""
@@ -148,6 +162,10 @@ class RunRelay:
         rpc_timeout: Seconds to wait for ``run.events``.
         page: Events requested per ``run.events`` call.
         gap_grace: Seconds a held out-of-order event waits before a history fill.
+        max_backlog: Live events held for this client at most (0: no limit). Past it live
+            events are dropped: the gap they leave is filled from the orchestrator's history
+            in order, so memory stays bounded and nothing is lost (a run's whole history
+            arrives live at once when a client subscribes to it).
     """
 
     def __init__(
@@ -160,6 +178,7 @@ class RunRelay:
         rpc_timeout: float,
         page: int,
         gap_grace: float,
+        max_backlog: int = 0,
     ) -> None:
         self.run_id = run_id
         self.after_sequence = after_sequence
@@ -171,6 +190,8 @@ class RunRelay:
         self._grace = gap_grace
         self._pending: dict[int, RunEventRecord] = {}
         self._live: asyncio.Queue[RunEventRecord] = asyncio.Queue()
+        self._max_backlog = max_backlog
+        self._dropped = False
 
     async def _on_message(self, msg: Msg) -> None:
         try:
@@ -183,6 +204,9 @@ class RunRelay:
             logger.warning(
                 "dropping run event %s on %s: no run/sequence", envelope.event_id, msg.subject
             )
+            return
+        if self._max_backlog and self._live.qsize() >= self._max_backlog:
+            self._dropped = True  # filled from history once the backlog is read
             return
         self._live.put_nowait(record)
 
@@ -267,6 +291,17 @@ class RunRelay:
                 deadline = loop.time() + self._grace
             elif not self._pending:
                 deadline, backoff = None, self._grace
+            if self._dropped and self._live.empty():
+                self._dropped = False
+                try:
+                    await self._fill()
+                except RpcError as exc:
+                    self._dropped = True
+                    logger.warning(
+                        "backlog fill for run %s failed: %s", self.run_id, exc.body.message
+                    )
+                    await asyncio.sleep(self._grace)
+                continue
             try:
                 if deadline is None:
                     record = await self._live.get()

@@ -19,15 +19,15 @@ from llmctl_contracts import (
     FieldError,
     decode_strict,
 )
-from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_contracts.rpc import (
+    MAX_PAGE_SIZE,
     ControlRun,
-    CreateFlowchart,
-    FlowchartRecord,
     GetById,
     ListRunEvents,
+    ListRuns,
     NodeRunRecord,
     RunEventRecord,
+    RunPage,
     RunRecord,
     StartRun,
 )
@@ -39,31 +39,35 @@ from .health import collect_health
 from .openapi import (
     CONTROL_RUN_BODY_SCHEMA,
     NODE_RUN_CONTROL_BODY_SCHEMA,
+    NODE_RUN_REASON_BODY_SCHEMA,
     START_RUN_BODY_SCHEMA,
 )
 from .schemas import (
     ControlRunBody,
-    FlowchartResponse,
     HealthData,
     HealthResponse,
     NodeRunControlBody,
     NodeRunsResponse,
     RunEventsResponse,
+    RunPageResponse,
     RunResponse,
+    RunSort,
+    RunStatusFilter,
     StartRunBody,
 )
 from .settings import GatewaySettings
 
 __all__ = [
     "IDEMPOTENCY_KEY_HEADER",
+    "MAX_PAGE",
+    "MAX_SEQUENCE",
     "ROUTE_HANDLERS",
     "cancel_run",
-    "create_flowchart",
-    "get_flowchart",
     "get_run",
     "health",
     "list_node_runs",
     "list_run_events",
+    "list_runs",
     "pause_run",
     "resume_run",
     "start_run",
@@ -71,12 +75,19 @@ __all__ = [
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 MAX_EVENTS_PAGE = 1000
+MAX_SEQUENCE = 2**31 - 1
+"""Largest sequence or version number a path or query may name (a Postgres integer)."""
+MAX_PAGE = 1_000_000
+"""Largest page number a list may be asked for."""
 
 _ERROR_CODES = {
     400: "Malformed request (code `malformed`)",
     404: "No such entity or route (code `not_found`)",
     409: "Conflicts with the current state (code `conflict`)",
-    422: "Request body or parameter fails validation (`validation_failed`), naming the field",
+    422: (
+        "Request body or parameter fails validation (`validation_failed`), naming the field; "
+        "an `Idempotency-Key` reused with another request (`idempotency_mismatch`)"
+    ),
     503: "A backend service is unavailable (code `unavailable`)",
     504: "A backend service did not answer in time (code `timeout`)",
 }
@@ -159,47 +170,13 @@ async def health(request: Request[Any, Any, Any]) -> Response[HealthResponse]:
 
 
 @post(
-    "/flowcharts",
-    summary="Create a flowchart",
-    operation_class=_json_body(
-        Reference(ref="#/components/schemas/FlowchartDefinition"), "The flowchart definition"
-    ),
-    responses=_errors(400, 422, 503, 504),
-)
-async def create_flowchart(request: Request[Any, Any, Any]) -> Response[FlowchartResponse]:
-    """Validate a flowchart definition (errors name the field) and store it."""
-    definition = decode_strict(
-        await _json_bytes(request), FlowchartDefinition, what="flowchart definition"
-    )
-    ids = request_ids(request.scope)
-    record: FlowchartRecord = await _orchestrator(
-        request,
-        "flowchart.create",
-        CreateFlowchart(definition=definition, request_id=ids.request_id),
-        FlowchartRecord,
-    )
-    return Response(
-        FlowchartResponse(ok=True, data=record, correlation_id=ids.correlation_id),
-        status_code=201,
-    )
-
-
-@get("/flowcharts/{flowchart_id:str}", summary="Get a flowchart", responses=_errors(404, 503, 504))
-async def get_flowchart(
-    request: Request[Any, Any, Any], flowchart_id: FromPath[str]
-) -> Response[FlowchartResponse]:
-    """The latest version of a flowchart."""
-    record: FlowchartRecord = await _orchestrator(
-        request, "flowchart.get", GetById(id=flowchart_id), FlowchartRecord
-    )
-    ids = request_ids(request.scope)
-    return Response(FlowchartResponse(ok=True, data=record, correlation_id=ids.correlation_id))
-
-
-@post(
     "/runs",
     summary="Start a run",
-    description="The same `Idempotency-Key` header always returns the same run.",
+    description=(
+        "Pins the flowchart's latest version. With an `Idempotency-Key` header, the same key "
+        "and body return the same run (201) and start nothing; the same key with another body "
+        "is refused (422 `idempotency_mismatch`). Without the header nothing is deduplicated."
+    ),
     operation_class=_json_body(START_RUN_BODY_SCHEMA, "Flowchart to run and its input"),
     responses=_errors(400, 404, 409, 422, 503, 504),
 )
@@ -207,7 +184,13 @@ async def start_run(
     request: Request[Any, Any, Any],
     idempotency_key: Annotated[
         str | None,
-        HeaderParameter(name=IDEMPOTENCY_KEY_HEADER, required=False, min_length=1, max_length=255),
+        HeaderParameter(
+            name=IDEMPOTENCY_KEY_HEADER,
+            required=False,
+            min_length=1,
+            max_length=255,
+            description="Optional: the same key and body return the same run",
+        ),
     ] = None,
 ) -> Response[RunResponse]:
     """Start a run of a flowchart (idempotent by ``Idempotency-Key``)."""
@@ -230,7 +213,38 @@ async def start_run(
     )
 
 
-@get("/runs/{run_id:str}", summary="Get a run", responses=_errors(404, 503, 504))
+@get(
+    "/runs",
+    summary="List runs",
+    description="One page of runs, newest first by default, with `total`, the number of "
+    "matches in all; filter by `flowchart_id` (runs of deleted flowcharts included) and "
+    "`status`.",
+    responses=_errors(400, 422, 503, 504),
+)
+async def list_runs(
+    request: Request[Any, Any, Any],
+    flowchart_id: Annotated[str | None, QueryParameter(min_length=1, max_length=128)] = None,
+    status: Annotated[RunStatusFilter | None, QueryParameter(description="Run status")] = None,
+    page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="1-based page")] = 1,
+    page_size: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)] = 25,
+    sort: Annotated[
+        RunSort, QueryParameter(description="Order; a leading `-` sorts descending")
+    ] = "-created_at",
+) -> Response[RunPageResponse]:
+    """A page of runs matching the filters."""
+    result: RunPage = await _orchestrator(
+        request,
+        "run.list",
+        ListRuns(
+            flowchart_id=flowchart_id, status=status, page=page, page_size=page_size, sort=sort
+        ),
+        RunPage,
+    )
+    ids = request_ids(request.scope)
+    return Response(RunPageResponse(ok=True, data=result, correlation_id=ids.correlation_id))
+
+
+@get("/runs/{run_id:str}", summary="Get a run", responses=_errors(400, 404, 503, 504))
 async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Response[RunResponse]:
     """A run's current projection."""
     record: RunRecord = await _orchestrator(request, "run.get", GetById(id=run_id), RunRecord)
@@ -241,7 +255,7 @@ async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Res
 @get(
     "/runs/{run_id:str}/node-runs",
     summary="List a run's node runs",
-    responses=_errors(404, 503, 504),
+    responses=_errors(400, 404, 503, 504),
 )
 async def list_node_runs(
     request: Request[Any, Any, Any], run_id: FromPath[str]
@@ -257,12 +271,14 @@ async def list_node_runs(
 @get(
     "/runs/{run_id:str}/events",
     summary="List a run's events",
-    responses=_errors(404, 422, 503, 504),
+    responses=_errors(400, 404, 422, 503, 504),
 )
 async def list_run_events(
     request: Request[Any, Any, Any],
     run_id: FromPath[str],
-    after_sequence: Annotated[int, QueryParameter(ge=0, description="Only events after this")] = 0,
+    after_sequence: Annotated[
+        int, QueryParameter(ge=0, le=MAX_SEQUENCE, description="Only events after this")
+    ] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_EVENTS_PAGE)] = MAX_EVENTS_PAGE,
 ) -> Response[RunEventsResponse]:
     """A page of a run's events with ``sequence > after_sequence``, in sequence order."""
@@ -432,7 +448,7 @@ async def _control_node_run(
         "`running`. 409 `conflict` unless the run is `failed` and this node run failed it."
     ),
     status_code=200,
-    operation_class=_json_body(NODE_RUN_CONTROL_BODY_SCHEMA, _NODE_CONTROL_BODY, required=False),
+    operation_class=_json_body(NODE_RUN_REASON_BODY_SCHEMA, _CONTROL_BODY, required=False),
     responses=_CONTROL_ERRORS,
 )
 async def retry_node_run(
@@ -479,7 +495,7 @@ async def skip_node_run(
         "when the node run is itself superseded."
     ),
     status_code=200,
-    operation_class=_json_body(NODE_RUN_CONTROL_BODY_SCHEMA, _NODE_CONTROL_BODY, required=False),
+    operation_class=_json_body(NODE_RUN_REASON_BODY_SCHEMA, _CONTROL_BODY, required=False),
     responses=_CONTROL_ERRORS,
 )
 async def rewind_to_node_run(
@@ -494,9 +510,8 @@ async def rewind_to_node_run(
 
 ROUTE_HANDLERS = [
     health,
-    create_flowchart,
-    get_flowchart,
     start_run,
+    list_runs,
     get_run,
     list_node_runs,
     list_run_events,

@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from llmctl_contracts.rpc import FlowchartRecord, NodeRunRecord, RunEventRecord, RunRecord
+from llmctl_contracts.rpc import (
+    FlowchartPage,
+    FlowchartRecord,
+    FlowchartSummary,
+    FlowchartValidation,
+    FlowchartVersionSummary,
+    NodeRunRecord,
+    RunEventRecord,
+    RunPage,
+    RunRecord,
+)
 
 __all__ = [
     "MAX_REASON_LENGTH",
     "ControlRunBody",
+    "FlowchartDeletedResponse",
+    "FlowchartPageResponse",
     "FlowchartResponse",
+    "FlowchartSort",
+    "FlowchartValidationResponse",
+    "FlowchartVersionsResponse",
     "HealthData",
     "HealthResponse",
     "NodeRunsResponse",
     "RunEventsResponse",
+    "RunPageResponse",
     "RunResponse",
+    "RunSort",
+    "RunStatusFilter",
     "ServiceHealth",
     "StartRunBody",
 ]
@@ -65,6 +83,58 @@ class FlowchartResponse(msgspec.Struct, frozen=True, kw_only=True):
 
     ok: bool
     data: FlowchartRecord
+    correlation_id: str
+
+
+FlowchartSort = Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"]
+"""Orders of ``GET /api/v1/flowcharts`` (``-``: descending)."""
+
+RunSort = Literal["created_at", "-created_at", "updated_at", "-updated_at"]
+"""Orders of ``GET /api/v1/runs`` (``-``: descending)."""
+
+RunStatusFilter = Literal[
+    "queued", "running", "pausing", "paused", "cancelling", "cancelled", "succeeded", "failed"
+]
+"""Run statuses ``GET /api/v1/runs`` may filter by."""
+
+
+class FlowchartPageResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Success envelope around a page of flowcharts (``data.total``: matches in all)."""
+
+    ok: bool
+    data: FlowchartPage
+    correlation_id: str
+
+
+class FlowchartVersionsResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Success envelope around a flowchart's versions, oldest first."""
+
+    ok: bool
+    data: list[FlowchartVersionSummary]
+    correlation_id: str
+
+
+class FlowchartValidationResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Success envelope around what saving a definition would say."""
+
+    ok: bool
+    data: FlowchartValidation
+    correlation_id: str
+
+
+class FlowchartDeletedResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Success envelope around a deleted flowchart (``data.deleted`` is true)."""
+
+    ok: bool
+    data: FlowchartSummary
+    correlation_id: str
+
+
+class RunPageResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Success envelope around a page of runs (``data.total``: matches in all)."""
+
+    ok: bool
+    data: RunPage
     correlation_id: str
 
 

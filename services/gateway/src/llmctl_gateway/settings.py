@@ -34,11 +34,12 @@ class GatewaySettings:
             ``https://studio.example.com``).
         rpc_timeout: Seconds to wait for an orchestrator reply before answering 504.
         health_timeout: Seconds to wait for each service's health reply.
-        services: Services the health endpoint asks.
-        ws_send_queue: Frames buffered per websocket client before it is disconnected as too
-            slow.
-        ws_send_timeout: Seconds a full send queue may stay full before the client is
-            disconnected as too slow.
+        services: ``LLMCTL_GATEWAY_SERVICES``: services the health endpoint asks (comma
+            separated; default every service).
+        ws_send_queue: ``LLMCTL_GATEWAY_WS_SEND_QUEUE``: frames buffered per websocket client
+            before it is disconnected as too slow.
+        ws_send_timeout: ``LLMCTL_GATEWAY_WS_SEND_TIMEOUT``: seconds a full send queue may stay
+            full before the client is disconnected as too slow.
         ws_max_subscriptions: Run subscriptions one websocket client may hold at once.
         ws_gap_grace: Seconds an out-of-order event is held before the missing ones are fetched
             from the orchestrator.
@@ -71,5 +72,7 @@ class GatewaySettings:
             allowed_origins=_split(env.get("LLMCTL_GATEWAY_ALLOWED_ORIGINS", "")),
             rpc_timeout=float(env.get("LLMCTL_GATEWAY_RPC_TIMEOUT", "10")),
             health_timeout=float(env.get("LLMCTL_GATEWAY_HEALTH_TIMEOUT", "2")),
+            services=_split(env.get("LLMCTL_GATEWAY_SERVICES", "")) or DEFAULT_SERVICES,
             ws_send_queue=int(env.get("LLMCTL_GATEWAY_WS_SEND_QUEUE", "1024")),
+            ws_send_timeout=float(env.get("LLMCTL_GATEWAY_WS_SEND_TIMEOUT", "5")),
         )

@@ -3,12 +3,19 @@
 Protocol (JSON text frames):
 
 * client -> server: ``{"type": "subscribe", "run_id": "...", "after_sequence": 0}`` and
-  ``{"type": "unsubscribe", "run_id": "..."}``.
+  ``{"type": "unsubscribe", "run_id": "..."}`` (any number of runs on one socket);
+  ``{"type": "subscribe_config", "after_sequence": N}`` (``after_sequence`` optional: from now)
+  and ``{"type": "unsubscribe_config"}`` for configuration events.
 * server -> client: ``{"type": "subscribed", "run_id", "after_sequence"}``, then
   ``{"type": "event", "event", "event_type", "event_id", "run_id", "sequence", "occurred_at",
   "correlation_id", "node_run_id", "data", "superseded"}`` frames in sequence order; ``{"type":
   "unsubscribed", "run_id"}``; ``{"type": "error", "ok": false, "error": {...}}`` (with
   ``run_id`` when it concerns one subscription).
+* config: ``{"type": "subscribed", "topic": "config", "after_sequence"}``, then ``{"type":
+  "event", "topic": "config", "event": "config:<entity>:<action>", "event_type", "event_id",
+  "entity", "entity_id", "sequence", "occurred_at", "correlation_id", "data"}`` frames, where
+  ``sequence`` is the JetStream stream sequence (resume with it); ``{"type": "unsubscribed",
+  "topic": "config"}``.
 
 A client whose send queue stays full is closed with code 1008 and reason
 ``client too slow: send queue overflowed``; a disallowed ``Origin`` is refused (close 4403
@@ -27,9 +34,18 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from llmctl_contracts import ContractError, ErrorBody, ErrorCode, decode_strict
+from llmctl_contracts import (
+    ContractError,
+    ErrorBody,
+    ErrorCode,
+    ErrorEnvelope,
+    FieldError,
+    decode_strict,
+)
 from llmctl_libs.bus import Bus
 
+from .config_relay import CONFIG_TOPIC, ConfigHub, ConfigRelay
+from .context import request_ids
 from .origin import origin_allowed
 from .relay import ClientTooSlow, RunRelay, SendQueue
 from .settings import GatewaySettings
@@ -40,7 +56,9 @@ __all__ = [
     "ClientMessage",
     "ClientSession",
     "Subscribe",
+    "SubscribeConfig",
     "Unsubscribe",
+    "UnsubscribeConfig",
     "run_events_socket",
 ]
 
@@ -81,7 +99,31 @@ class Unsubscribe(
     run_id: RunId
 
 
-ClientMessage = Subscribe | Unsubscribe
+class SubscribeConfig(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="subscribe_config",
+):
+    """Follow configuration events after stream sequence ``after_sequence`` (``None``: now)."""
+
+    after_sequence: Annotated[int, msgspec.Meta(ge=0)] | None = None
+
+
+class UnsubscribeConfig(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="unsubscribe_config",
+):
+    """Stop following configuration events."""
+
+
+ClientMessage = Subscribe | Unsubscribe | SubscribeConfig | UnsubscribeConfig
 """Every message a client may send."""
 
 
@@ -112,12 +154,20 @@ class ClientSession:
         settings: Gateway settings (queue size, timeouts, limits).
     """
 
-    def __init__(self, socket: SocketLike, bus: Bus | None, settings: GatewaySettings) -> None:
+    def __init__(
+        self,
+        socket: SocketLike,
+        bus: Bus | None,
+        settings: GatewaySettings,
+        hubs: dict[str, Any] | None = None,
+    ) -> None:
         self._socket = socket
         self._bus = bus
+        self._hubs = hubs if hubs is not None else {}
         self._settings = settings
         self.queue = SendQueue(settings.ws_send_queue, settings.ws_send_timeout)
         self.subscriptions: dict[str, asyncio.Task[None]] = {}
+        self.config_subscription: asyncio.Task[None] | None = None
 
     async def serve(self) -> None:
         """Run until the client leaves or is too slow; always cleans up its subscriptions."""
@@ -130,6 +180,8 @@ class ClientSession:
             )
         finally:
             tasks = [sender, receiver, overflow, *self.subscriptions.values()]
+            if self.config_subscription is not None:
+                tasks.append(self.config_subscription)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -142,8 +194,11 @@ class ClientSession:
             await self._close(1011, "internal error")
 
     async def _close(self, code: int, reason: str) -> None:
+        # A client that reads nothing never takes the close frame either: do not wait forever.
         with contextlib.suppress(Exception):
-            await self._socket.close(code=code, reason=reason)
+            await asyncio.wait_for(
+                self._socket.close(code=code, reason=reason), self._settings.ws_send_timeout + 1
+            )
 
     async def _send_loop(self) -> None:
         with contextlib.suppress(WebSocketDisconnect):
@@ -187,8 +242,12 @@ class ClientSession:
             return
         if isinstance(message, Subscribe):
             await self._subscribe(message)
-        else:
+        elif isinstance(message, Unsubscribe):
             await self._unsubscribe(message.run_id)
+        elif isinstance(message, SubscribeConfig):
+            await self._subscribe_config(message)
+        else:
+            await self._unsubscribe_config()
 
     async def _subscribe(self, message: Subscribe) -> None:
         existing = self.subscriptions.pop(message.run_id, None)
@@ -218,6 +277,7 @@ class ClientSession:
             rpc_timeout=self._settings.rpc_timeout,
             page=self._settings.history_page,
             gap_grace=self._settings.ws_gap_grace,
+            max_backlog=4 * self._settings.ws_send_queue,
         )
         task = asyncio.create_task(self._run_relay(relay))
         self.subscriptions[message.run_id] = task
@@ -246,6 +306,84 @@ class ClientSession:
         with contextlib.suppress(ClientTooSlow):
             await self.queue.put({"type": "unsubscribed", "run_id": run_id})
 
+    def _hub(self) -> ConfigHub:
+        """The gateway's config hub (one per app, created on first use)."""
+        hub = self._hubs.get(CONFIG_TOPIC)
+        if not isinstance(hub, ConfigHub):
+            assert self._bus is not None
+            hub = self._hubs[CONFIG_TOPIC] = ConfigHub(self._bus)
+        return hub
+
+    async def _subscribe_config(self, message: SubscribeConfig) -> None:
+        await self._stop_config()
+        if self._bus is None:
+            await self._send_error(
+                ErrorBody(code=ErrorCode.UNAVAILABLE, message="message bus not connected")
+            )
+            return
+        relay = ConfigRelay(self._bus, self._hub(), message.after_sequence, self.queue)
+        self.config_subscription = asyncio.create_task(self._run_config(relay))
+
+    async def _run_config(self, relay: ConfigRelay) -> None:
+        try:
+            await relay.run()
+        except ClientTooSlow:
+            pass  # serve() sees the overflow and closes the connection
+        except Exception:
+            logger.exception("relay of config events failed")
+            with contextlib.suppress(ClientTooSlow):
+                await self.queue.put(
+                    {
+                        "type": "error",
+                        "ok": False,
+                        "topic": CONFIG_TOPIC,
+                        "error": ErrorBody(
+                            code=ErrorCode.INTERNAL, message="config event relay failed"
+                        ),
+                    }
+                )
+
+    async def _stop_config(self) -> None:
+        task, self.config_subscription = self.config_subscription, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _unsubscribe_config(self) -> None:
+        await self._stop_config()
+        with contextlib.suppress(ClientTooSlow):
+            await self.queue.put({"type": "unsubscribed", "topic": CONFIG_TOPIC})
+
+
+async def _refuse_origin(socket: WebSocket[Any, Any, Any]) -> None:
+    """Answer the handshake 403 with the error envelope where the server can (ASGI
+    ``websocket.http.response``), else close with :data:`CLOSE_ORIGIN_REFUSED` (also a 403)."""
+    if "websocket.http.response" not in (socket.scope.get("extensions") or {}):
+        await socket.close(code=CLOSE_ORIGIN_REFUSED, reason="origin not allowed")
+        return
+    ids = request_ids(socket.scope)
+    body = msgspec.json.encode(
+        ErrorEnvelope(
+            error=ErrorBody(
+                code=ErrorCode.MALFORMED,
+                message="origin not allowed",
+                details=[FieldError(field="header.Origin", reason="not an allowed origin")],
+                request_id=ids.request_id,
+            ),
+            correlation_id=ids.correlation_id,
+        )
+    )
+    start: Any = {
+        "type": "websocket.http.response.start",
+        "status": 403,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
+    await socket.send(start)
+    await socket.send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+
 
 @websocket("/ws")
 async def run_events_socket(socket: WebSocket[Any, Any, Any]) -> None:
@@ -257,8 +395,11 @@ async def run_events_socket(socket: WebSocket[Any, Any, Any]) -> None:
     origin = socket.headers.get("origin")
     if not origin_allowed(origin, socket.headers.get("host"), settings.allowed_origins):
         logger.warning("refused websocket from origin %r", origin)
-        await socket.close(code=CLOSE_ORIGIN_REFUSED, reason="origin not allowed")
+        await _refuse_origin(socket)
         return
     await socket.accept()
-    session = ClientSession(socket, bus if isinstance(bus, Bus) else None, settings)
+    hubs = socket.app.state.get("hubs")
+    if not isinstance(hubs, dict):
+        hubs = socket.app.state.hubs = {}
+    session = ClientSession(socket, bus if isinstance(bus, Bus) else None, settings, hubs)
     await session.serve()

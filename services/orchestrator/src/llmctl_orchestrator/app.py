@@ -8,7 +8,19 @@ from pathlib import Path
 
 from llmctl_contracts import subjects
 from llmctl_contracts.artifacts import ListArtifacts
-from llmctl_contracts.rpc import ControlRun, CreateFlowchart, GetById, ListRunEvents, StartRun
+from llmctl_contracts.rpc import (
+    ControlRun,
+    CreateFlowchart,
+    DeleteFlowchart,
+    GetById,
+    GetFlowchartVersion,
+    ListFlowcharts,
+    ListRunEvents,
+    ListRuns,
+    StartRun,
+    UpdateFlowchart,
+    ValidateFlowchart,
+)
 from llmctl_libs.consumer import guarded
 from llmctl_libs.rpc import endpoint
 from llmctl_libs.service import ServiceContext, ServiceDefinition
@@ -16,6 +28,7 @@ from llmctl_libs.service import ServiceContext, ServiceDefinition
 from .artifact_queries import ArtifactQueries
 from .control import RunControl
 from .coordinator import RunCoordinator
+from .flowchart_queries import FlowchartQueries
 from .flowcharts import FlowchartRepository
 from .queries import RunQueries
 from .sweeper import TimerSweeper
@@ -42,8 +55,21 @@ async def setup(ctx: ServiceContext) -> None:
     rpc = subjects.rpc
     endpoint(bus, rpc("orchestrator", "flowchart.create"), CreateFlowchart, flowcharts.create)
     endpoint(bus, rpc("orchestrator", "flowchart.get"), GetById, flowcharts.get)
+    endpoint(bus, rpc("orchestrator", "flowchart.update"), UpdateFlowchart, flowcharts.update)
+    endpoint(bus, rpc("orchestrator", "flowchart.delete"), DeleteFlowchart, flowcharts.delete)
+    endpoint(bus, rpc("orchestrator", "flowchart.validate"), ValidateFlowchart, flowcharts.validate)
+    flowchart_queries = FlowchartQueries(persistence)
+    endpoint(bus, rpc("orchestrator", "flowchart.list"), ListFlowcharts, flowchart_queries.search)
+    endpoint(bus, rpc("orchestrator", "flowchart.versions"), GetById, flowchart_queries.versions)
+    endpoint(
+        bus,
+        rpc("orchestrator", "flowchart.version"),
+        GetFlowchartVersion,
+        flowchart_queries.version,
+    )
     endpoint(bus, rpc("orchestrator", "run.start"), StartRun, coordinator.start_run)
     endpoint(bus, rpc("orchestrator", "run.get"), GetById, queries.get)
+    endpoint(bus, rpc("orchestrator", "run.list"), ListRuns, queries.runs)
     endpoint(bus, rpc("orchestrator", "run.node_runs"), GetById, queries.node_runs)
     endpoint(bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events)
     artifact_queries = ArtifactQueries(persistence.database)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 
 from llmctl_contracts import (
@@ -41,6 +42,7 @@ from llmctl_contracts.events import NodeRequeued, NodeSkipped, RunRewound
 from llmctl_contracts.rpc import ControlRun, RunRecord
 from llmctl_libs.rpc import RpcError
 from llmctl_libs.service import Persistence
+from llmctl_libs.store.idempotency import NOT_SEEN, IdempotentRequests, request_fingerprint
 
 from .coordinator import RunCoordinator, run_deadline
 from .engine import (
@@ -53,8 +55,8 @@ from .engine import (
 )
 from .flowcharts import not_found
 from .history import run_events
-from .queries import run_record
-from .tables import node_runs
+from .queries import run_record_in
+from .tables import idempotency, node_runs
 from .writer import RunWriter
 
 __all__ = ["RunControl"]
@@ -94,6 +96,7 @@ class RunControl:
         self._store = persistence.event_store
         self._inbox = persistence.inbox
         self._coordinator = coordinator
+        self._requests = IdempotentRequests(idempotency)
 
     async def on_command(self, envelope: Envelope) -> None:
         """A ``run.control`` bus command: applied like the request/reply form; a request the
@@ -116,6 +119,12 @@ class RunControl:
             )
         writer: RunWriter | None = None
         async with self._db.transaction() as conn:
+            # Same request id, same request: the result it had; another request: refused.
+            prior = await self._requests.begin(
+                conn, "run.control", request.request_id, request_fingerprint(request)
+            )
+            if prior is not NOT_SEEN:
+                return msgspec.convert(prior, RunRecord)
             key = f"control:{request.run_id}:{request.request_id}"
             loaded = await self._coordinator.lock_run(
                 conn,
@@ -137,9 +146,11 @@ class RunControl:
                     )  # rolls the claim back too
                 await self._apply(writer, graph, meta, request)
                 pending = await writer.flush()
+            result = await run_record_in(conn, request.run_id)
+            await self._requests.finish(conn, "run.control", request.request_id, result)
         if writer is not None:
             await self._coordinator.after_commit(writer, pending)
-        return await run_record(self._db, request.run_id)
+        return result
 
     async def _apply(
         self,

@@ -50,6 +50,7 @@ from llmctl_libs.ids import deterministic_id, new_id
 from llmctl_libs.messages import Trace
 from llmctl_libs.service import Persistence
 from llmctl_libs.store import PendingMessage
+from llmctl_libs.store.idempotency import NOT_SEEN, IdempotentRequests, request_fingerprint
 
 from .engine import (
     Activation,
@@ -66,7 +67,7 @@ from .engine.context import build_context
 from .flowcharts import FlowchartRepository
 from .queries import run_record
 from .step_groups import QueuedStep, StepGroups
-from .tables import node_runs, runs, timers
+from .tables import idempotency, node_runs, runs, timers
 from .workers import tell_workers_to_stop, worker_for
 from .writer import RunWriter
 
@@ -126,62 +127,76 @@ class RunCoordinator:
         self._timeout_grace = timeout_grace_seconds
         self.on_wake: Callable[[datetime], None] | None = None
         self._groups = StepGroups(self._process_group)
+        self._requests = IdempotentRequests(idempotency)
 
     # -- entry points ------------------------------------------------------------------------
 
     async def start_run(self, request: StartRun) -> RunRecord:
         """Create a run pinned to the flowchart's latest version and activate its start node.
 
-        The same ``idempotency_key`` always returns the same run.
+        The same ``idempotency_key`` with the same flowchart and input always returns the same
+        run; with another flowchart or input it is refused (``idempotency_mismatch``).
         """
-        if request.idempotency_key:
-            existing = await self._run_by_key(request.idempotency_key)
-            if existing is not None:
-                return existing
-        record = await self._flowcharts.get(GetById(id=request.flowchart_id))
-        graph = await self._flowcharts.graph(record.id, record.version)
+        key = request.idempotency_key
         run_id = new_id()
-        correlation_id = request.correlation_id or request.request_id or run_id
-        trace = Trace(correlation_id=correlation_id, request_id=request.request_id)
-        state = RunState()
+        replayed: str | None = None
         writer: RunWriter | None = None
         async with self._db.transaction() as conn:
-            inserted = await conn.execute(
-                insert(runs)
-                .values(
-                    id=run_id,
-                    flowchart_id=record.id,
-                    flowchart_version=record.version,
-                    status=RunStatus.RUNNING.value,
-                    input=request.input,
-                    state=msgspec.msgpack.encode(state),
-                    idempotency_key=request.idempotency_key,
-                    correlation_id=correlation_id,
-                    request_id=request.request_id,
-                    deadline_at=run_deadline(graph),
+            if key:
+                prior = await self._requests.begin(
+                    conn, "run.start", key, request_fingerprint(request)
                 )
-                .on_conflict_do_nothing(index_elements=[runs.c.idempotency_key])
-                .returning(runs.c.id)
-            )
-            if inserted.first() is not None:
-                writer = self._writer(conn, graph, run_id, 0, state, trace)
-                writer.emit(
-                    MessageType.RUN_CREATED,
-                    RunCreated(
+                if prior is not NOT_SEEN:
+                    replayed = str(prior["run_id"])
+            if replayed is None:
+                record = await self._flowcharts.get(GetById(id=request.flowchart_id))
+                graph = await self._flowcharts.graph(record.id, record.version)
+                correlation_id = request.correlation_id or request.request_id or run_id
+                trace = Trace(correlation_id=correlation_id, request_id=request.request_id)
+                state = RunState()
+                inserted = await conn.execute(
+                    insert(runs)
+                    .values(
+                        id=run_id,
                         flowchart_id=record.id,
                         flowchart_version=record.version,
+                        status=RunStatus.RUNNING.value,
                         input=request.input,
-                    ),
+                        state=msgspec.msgpack.encode(state),
+                        idempotency_key=key,
+                        correlation_id=correlation_id,
+                        request_id=request.request_id,
+                        deadline_at=run_deadline(graph),
+                    )
+                    .on_conflict_do_nothing(index_elements=[runs.c.idempotency_key])
+                    .returning(runs.c.id)
                 )
-                writer.emit(MessageType.RUN_STARTED, RunStarted(start_node_id=graph.start.id))
-                meta = self._run_meta(run_id, record.id, record.version, request.input)
-                await self.queue(writer, graph, start_activation(state, graph), meta)
-                pending = await writer.flush()
-        if writer is None:
-            assert request.idempotency_key
-            existing = await self._run_by_key(request.idempotency_key)
-            assert existing is not None
-            return existing
+                if inserted.first() is not None:
+                    writer = self._writer(conn, graph, run_id, 0, state, trace)
+                    writer.emit(
+                        MessageType.RUN_CREATED,
+                        RunCreated(
+                            flowchart_id=record.id,
+                            flowchart_version=record.version,
+                            input=request.input,
+                        ),
+                    )
+                    writer.emit(MessageType.RUN_STARTED, RunStarted(start_node_id=graph.start.id))
+                    meta = self._run_meta(run_id, record.id, record.version, request.input)
+                    await self.queue(writer, graph, start_activation(state, graph), meta)
+                    pending = await writer.flush()
+                else:
+                    # A run started with this key before keys were remembered with their body.
+                    replayed = (
+                        await conn.execute(
+                            sa.select(runs.c.id).where(runs.c.idempotency_key == key)
+                        )
+                    ).scalar_one()
+                if key:
+                    result = {"run_id": replayed or run_id}
+                    await self._requests.finish(conn, "run.start", key, result)
+        if replayed is not None or writer is None:
+            return await run_record(self._db, replayed or run_id)
         await self.after_commit(writer, pending)
         return await run_record(self._db, run_id)
 
@@ -789,13 +804,6 @@ class RunCoordinator:
         await conn.execute(
             sa.update(node_runs).where(node_runs.c.id == node_run_id).values(**values)
         )
-
-    async def _run_by_key(self, key: str) -> RunRecord | None:
-        async with self._db.engine.connect() as conn:
-            run_id = (
-                await conn.execute(sa.select(runs.c.id).where(runs.c.idempotency_key == key))
-            ).scalar_one_or_none()
-        return None if run_id is None else await run_record(self._db, run_id)
 
 
 def is_running(writer: RunWriter, row: Any, node_run_id: str, attempt: int) -> bool:

@@ -6,29 +6,35 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError, decode_envelope
-from llmctl_contracts.rpc import GetById, ListRunEvents, NodeRunRecord, RunEventRecord, RunRecord
+from llmctl_contracts import ErrorBody, ErrorCode, FieldError, RunStatus, decode_envelope
+from llmctl_contracts.rpc import (
+    RUN_SORTS,
+    GetById,
+    ListRunEvents,
+    ListRuns,
+    NodeRunRecord,
+    RunEventRecord,
+    RunPage,
+    RunRecord,
+)
 from llmctl_libs.rpc import RpcError
 from llmctl_libs.service import Persistence
 from llmctl_libs.store import Database
 
 from .flowcharts import not_found
+from .paging import check_page, invalid, order_by
 from .tables import node_runs, runs
 
-__all__ = ["RunQueries", "run_record"]
+__all__ = ["RunQueries", "run_record", "run_record_in"]
 
 
 def _error(value: Any) -> ErrorBody | None:
     return None if value is None else msgspec.convert(value, ErrorBody)
 
 
-async def run_record(db: Database, run_id: str) -> RunRecord:
-    """The projection of one run."""
-    async with db.engine.connect() as conn:
-        row = (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).first()
-    if row is None:
-        raise not_found("run", run_id)
+def _record(row: Any) -> RunRecord:
     return RunRecord(
         id=row.id,
         flowchart_id=row.flowchart_id,
@@ -45,6 +51,23 @@ async def run_record(db: Database, run_id: str) -> RunRecord:
     )
 
 
+_RUN_COLUMNS = [c for c in runs.c if c.name != "state"]
+
+
+async def run_record_in(conn: AsyncConnection, run_id: str) -> RunRecord:
+    """The projection of one run as ``conn`` (maybe mid-transaction) sees it."""
+    row = (await conn.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id))).first()
+    if row is None:
+        raise not_found("run", run_id)
+    return _record(row)
+
+
+async def run_record(db: Database, run_id: str) -> RunRecord:
+    """The projection of one run."""
+    async with db.engine.connect() as conn:
+        return await run_record_in(conn, run_id)
+
+
 class RunQueries:
     """Answers the gateway's run queries from projections and the event store."""
 
@@ -55,6 +78,42 @@ class RunQueries:
     async def get(self, request: GetById) -> RunRecord:
         """One run."""
         return await run_record(self._db, request.id)
+
+    async def runs(self, request: ListRuns) -> RunPage:
+        """One page of runs matching the filters, in ``sort`` order, with the total."""
+        check_page(request.page, request.page_size)
+        ordering = order_by(
+            request.sort,
+            RUN_SORTS,
+            {"created_at": runs.c.created_at, "updated_at": runs.c.updated_at},
+            runs.c.id,
+        )
+        where = []
+        if request.flowchart_id is not None:
+            where.append(runs.c.flowchart_id == request.flowchart_id)
+        if request.status is not None:
+            if request.status not in {s.value for s in RunStatus}:
+                raise invalid("status", f"must be one of {', '.join(s.value for s in RunStatus)}")
+            where.append(runs.c.status == request.status)
+        async with self._db.engine.connect() as conn:
+            total = (
+                await conn.execute(sa.select(sa.func.count()).select_from(runs).where(*where))
+            ).scalar_one()
+            rows = (
+                await conn.execute(
+                    sa.select(*_RUN_COLUMNS)
+                    .where(*where)
+                    .order_by(*ordering)
+                    .limit(request.page_size)
+                    .offset((request.page - 1) * request.page_size)
+                )
+            ).all()
+        return RunPage(
+            items=[_record(r) for r in rows],
+            total=int(total),
+            page=request.page,
+            page_size=request.page_size,
+        )
 
     async def node_runs(self, request: GetById) -> list[NodeRunRecord]:
         """Every node run of one run, in activation order."""

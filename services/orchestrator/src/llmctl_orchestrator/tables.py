@@ -6,12 +6,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from llmctl_libs.store import store_tables
+from llmctl_libs.store.idempotency import idempotency_table
 
 __all__ = [
     "SCHEMA",
     "artifacts",
     "flowchart_versions",
     "flowcharts",
+    "idempotency",
     "metadata",
     "node_runs",
     "runs",
@@ -32,7 +34,11 @@ flowcharts = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("latest_version", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
+    # Deleted flowcharts keep their rows and versions: runs that pinned a version still run.
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
 )
+sa.Index("flowcharts_name_idx", sa.func.lower(flowcharts.c.name))
 
 flowchart_versions = sa.Table(
     "flowchart_versions",
@@ -62,6 +68,8 @@ runs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now),
     sa.Column("deadline_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("runs_flowchart_idx", "flowchart_id", "created_at"),
+    sa.Index("runs_created_idx", "created_at"),
     sa.Index(
         "runs_deadline_idx",
         "deadline_at",
@@ -100,6 +108,9 @@ timers = sa.Table(
     sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("timers_due_idx", "due_at"),
 )
+
+idempotency = idempotency_table(metadata)
+"""Remembered idempotent requests (flowchart create/update/delete, run start, run control)."""
 
 artifacts = sa.Table(
     "artifacts",

@@ -3,13 +3,13 @@
 Revision 0001 creates tables from the live metadata, so a fresh database already has this
 table; this revision brings older databases up to date (hence ``IF NOT EXISTS``).
 
-Revision ID: 0003
+Revision ID: 0004
 """
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

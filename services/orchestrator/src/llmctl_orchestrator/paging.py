@@ -1,0 +1,57 @@
+"""Shared checks of list requests: page bounds and sort keys, as field-level errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts.rpc import MAX_PAGE_SIZE
+from llmctl_libs.rpc import RpcError
+
+__all__ = ["MAX_PAGE", "check_page", "invalid", "order_by"]
+
+
+def invalid(field: str, reason: str) -> RpcError:
+    """A ``validation_failed`` error naming one field."""
+    return RpcError(
+        ErrorBody(
+            code=ErrorCode.VALIDATION_FAILED,
+            message=f"{field}: {reason}",
+            details=[FieldError(field=field, reason=reason)],
+        )
+    )
+
+
+MAX_PAGE = 1_000_000
+"""Largest page number a list may be asked for."""
+
+
+def check_page(page: int, page_size: int) -> None:
+    """Refuse a page outside ``1..MAX_PAGE`` or a page size outside ``1..MAX_PAGE_SIZE``."""
+    if not 1 <= page <= MAX_PAGE:
+        raise invalid("page", f"must be between 1 and {MAX_PAGE}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise invalid("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
+
+
+def order_by(
+    sort: str,
+    allowed: Sequence[str],
+    columns: dict[str, sa.ColumnElement[Any]],
+    tie: sa.Column[str],
+) -> list[Any]:
+    """ORDER BY clauses of a ``[-]column`` sort key, with ``tie`` breaking ties the same way.
+
+    Raises:
+        RpcError: ``validation_failed`` naming ``sort`` when it is not one of ``allowed``.
+    """
+    if sort not in allowed:
+        raise invalid("sort", f"must be one of {', '.join(allowed)}")
+    descending = sort.startswith("-")
+    column = columns[sort.lstrip("-")]
+    if descending:
+        return [column.desc(), tie.desc()]
+    return [column.asc(), tie.asc()]
