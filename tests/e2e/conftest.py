@@ -289,13 +289,14 @@ async def e2e_private(
         yield stack
 
 
-API_SERVICES = ["orchestrator", "gateway"]
-"""What the gateway API tests need: no worker, router or model service (runs stay running)."""
+API_SERVICES = ["orchestrator", "models", "gateway"]
+"""What the gateway API tests need: no worker or router (runs stay running)."""
 
 
 @dataclass
 class ApiStack:
-    """The orchestrator and the gateway as processes, on their own NATS and database."""
+    """The orchestrator, the models service and the gateway as processes, on their own NATS
+    and database."""
 
     services: ServiceProcesses
     http: httpx.AsyncClient
@@ -313,7 +314,7 @@ class ApiStack:
 async def api_stack(
     tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str
 ) -> AsyncIterator[ApiStack]:
-    """Orchestrator + gateway shared by a module's tests (nothing is killed)."""
+    """Orchestrator + models + gateway shared by a module's tests (nothing is killed)."""
     root = tmp_path_factory.mktemp("api")
     nats = NatsServer(root / "nats", log_path=root / "nats.log")
     nats.start()
@@ -324,7 +325,7 @@ async def api_stack(
             database_url=create_database(postgres_admin_url, unique_database_name("api")),
             log_dir=root / "logs",
             extra_env={
-                "LLMCTL_GATEWAY_SERVICES": "orchestrator",
+                "LLMCTL_GATEWAY_SERVICES": "orchestrator,models",
                 # small, so the slow-client test overflows a queue quickly
                 "LLMCTL_GATEWAY_WS_SEND_QUEUE": "16",
                 "LLMCTL_GATEWAY_WS_SEND_TIMEOUT": "0.5",
