@@ -19,6 +19,7 @@ import psutil
 import websockets
 
 from ..state import STATE_FILE, StackState
+from .model_list import model_list_rate, nats_request_rate, seed_models
 from .raw import jetstream_publish_rate, postgres_commit_rate
 from .relay import websocket_relay_latency
 from .workloads import (
@@ -285,11 +286,14 @@ async def run_all(
     loop: int = 10_000,
     relay: dict[str, Any] | None = None,
     relay_only: bool = False,
+    model_list: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every figure, raw limits first; ``fanout``/``loop`` of 0 skip those workloads.
 
     ``relay`` (keyword arguments of :func:`websocket_relay_latency`; ``None`` skips it) adds the
-    websocket relay figures; ``relay_only`` measures nothing else.
+    websocket relay figures; ``relay_only`` measures nothing else. ``model_list`` (``seconds``,
+    ``concurrency``, ``models``; ``None`` skips it) adds model list requests/s next to raw NATS
+    request/reply.
     """
     nats_url = state.infra["nats"].url
     database_url = state.infra["postgres"].url
@@ -322,11 +326,41 @@ async def run_all(
             results["fan_out"] = await fan_out_fan_in_run(client, state, fanout)
         if loop:
             results["loop"] = await loop_run(client, state, loop)
+        if model_list is not None:
+            results["model_list"] = await _model_list(client, nats_url, **model_list)
     if relay is not None:
         results["relay"] = await websocket_relay_latency(nats_url, state.gateway_url or "", **relay)
     results["rss_after_mb"] = service_rss_mb(state)
     results["machine"]["load_avg_1m_after"] = psutil.getloadavg()[0]
     return results
+
+
+async def _model_list(
+    client: httpx.AsyncClient, nats_url: str, *, seconds: float, concurrency: int, models: int
+) -> dict[str, Any]:
+    await seed_models(client, models)
+    figures = await model_list_rate(client, seconds=seconds, concurrency=concurrency)
+    figures["models"] = models
+    figures["raw_nats_request_reply_per_s"] = await nats_request_rate(
+        nats_url, seconds=seconds, concurrency=concurrency
+    )
+    return figures
+
+
+def model_list_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows of the model list figures."""
+    label = f"GET /api/v1/models ({figures['models']} models, {figures['concurrency']} clients)"
+    return [
+        (
+            f"{label}: requests/s",
+            f"{figures['requests_per_s']:,.0f} /s ({figures['failures']} failed)",
+        ),
+        (f"{label}: p50 / p99", f"{figures['p50_ms']:.2f} / {figures['p99_ms']:.2f} ms"),
+        (
+            f"raw NATS request/reply ({figures['concurrency']} clients)",
+            f"{figures['raw_nats_request_reply_per_s']:,.0f} /s",
+        ),
+    ]
 
 
 def relay_rows(relay: dict[str, Any]) -> list[tuple[str, str]]:
@@ -419,6 +453,8 @@ def table(results: dict[str, Any]) -> str:
                 f"{rss['before']:.0f} -> {rss['after']:.0f} MiB (peak {rss['peak']:.0f})",
             ),
         ]
+    if model_list := results.get("model_list"):
+        rows += model_list_rows(model_list)
     if relay := results.get("relay"):
         rows += relay_rows(relay)
     for name, mb in sorted(results["rss_after_mb"].items()):
@@ -435,7 +471,8 @@ def table(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``llmctl bench [--home DIR] [--chain N] [--runs N] [--run-length N] [--fanout N]
     [--loop N] [--relay-seconds S] [--relay-clients N] [--relay-rate N] [--relay-processes N]
-    [--relay-only] [--json-out FILE]``."""
+    [--relay-only] [--model-list-seconds S] [--model-list-clients N] [--model-list-models N]
+    [--json-out FILE]``."""
     parser = argparse.ArgumentParser(prog="llmctl bench", description=__doc__)
     parser.add_argument("--home", default=".llmctl", help="stack home of a running `llmctl up`")
     parser.add_argument("--chain", type=int, default=200, help="no-op nodes in the latency chain")
@@ -467,12 +504,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--relay-only", action="store_true", help="measure the websocket relay and nothing else"
     )
+    parser.add_argument(
+        "--model-list-seconds",
+        type=float,
+        default=5.0,
+        help="seconds of the model list benchmark (0 skips it)",
+    )
+    parser.add_argument(
+        "--model-list-clients", type=int, default=8, help="concurrent model list clients"
+    )
+    parser.add_argument(
+        "--model-list-models", type=int, default=100, help="models seeded for the list benchmark"
+    )
     parser.add_argument("--json-out", type=Path, help="also write the JSON figures to this file")
     args = parser.parse_args(argv)
     if args.relay_seconds < 0 or args.relay_clients < 1 or args.relay_rate < 1:
         parser.error("--relay-seconds must be >= 0, --relay-clients and --relay-rate >= 1")
     if args.relay_processes < 1:
         parser.error("--relay-processes must be >= 1")
+    if args.model_list_seconds < 0 or args.model_list_clients < 1 or args.model_list_models < 0:
+        parser.error(
+            "--model-list-seconds and --model-list-models must be >= 0, --model-list-clients >= 1"
+        )
+    model_list = (
+        {
+            "seconds": args.model_list_seconds,
+            "concurrency": args.model_list_clients,
+            "models": args.model_list_models,
+        }
+        if args.model_list_seconds
+        else None
+    )
     relay = (
         {
             "clients": args.relay_clients,
@@ -503,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             loop=args.loop,
             relay=relay,
             relay_only=args.relay_only,
+            model_list=model_list,
         )
     )
     text = json.dumps(results, indent=2)
