@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
+import httpx2
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -112,7 +112,7 @@ class GenaiAdapter(ProviderAdapter):
                     f"{model.provider} model {model.name!r}: HTTP {exc.code} {exc.status}"
                 ) from exc
             raise
-        except (httpx.ConnectError, ConnectionError) as exc:
+        except (httpx2.ConnectError, httpx2.ConnectTimeout, ConnectionError) as exc:
             raise ProviderUnavailable(
                 f"{model.provider} model {model.name!r}: {type(exc).__name__}"
             ) from exc
