@@ -102,6 +102,7 @@ async def test_anthropic_gemini_and_vertex_models_run_a_flowchart(e2e: E2EStack)
         settings={"project": "acme-e2e", "location": "europe-west1"},
     )
     assert anthropic["settings"]["max_tokens"] == 1500
+    assert gemini["settings"]["thinking_budget"] == 256
     assert vertex["settings"]["location"] == "europe-west1"
     calls_before = len(e2e.llm.stats.calls)
 
