@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.exceptions import SerializationException
 
 from llmctl_infra.demo_llm._anthropic import build_message
 from llmctl_infra.demo_llm._completion import DEMO_MODEL, RequestError, build_completion
@@ -107,7 +108,7 @@ def _google_error(status: int, message: str) -> Response[dict[str, Any]]:
 async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any] | str:
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, SerializationException):
         return "request body is not valid JSON"
     if not isinstance(body, dict):
         return "request body must be a JSON object"

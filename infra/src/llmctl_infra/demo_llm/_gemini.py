@@ -51,7 +51,9 @@ def build_generate_content(model: str, body: Mapping[str, Any]) -> dict[str, Any
         raise RequestError("each content needs role user or model", "contents")
     user_texts = [text_of(c.get("parts")) for c in contents if c.get("role", "user") == "user"]
     has_model_turn = any(c.get("role") == "model" for c in contents)
-    config = body.get("generationConfig") or {}
+    config = body.get("generationConfig")
+    if config is None:
+        config = {}
     if not isinstance(config, Mapping):
         raise RequestError("generationConfig must be an object", "generationConfig")
     if wants_invalid_answer(user_texts, has_model_turn):
