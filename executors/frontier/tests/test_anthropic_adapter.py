@@ -118,3 +118,14 @@ async def test_connection_refused_is_unavailable(demo: DemoLLMHandle) -> None:
     with pytest.raises(TaskFailure) as failure:
         await run_task(task_command(), model, ProviderRegistry())
     assert failure.value.body.code == ErrorCode.UNAVAILABLE
+
+
+async def test_non_object_schema_uses_output_format(demo: DemoLLMHandle) -> None:
+    schema = {"type": "array", "items": {"type": "string"}, "minItems": 2}
+    command = task_command(output_schema=schema)
+    outcome = await run_task(command, binding("anthropic", root_url(demo)), ProviderRegistry())
+    jsonschema.validate(outcome.output["value"], schema)
+    [call] = demo.stats.calls_of("anthropic")
+    assert call.body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+    assert "tools" not in call.body
+    assert call.body["max_tokens"] == 4096  # the default when the snapshot has none
