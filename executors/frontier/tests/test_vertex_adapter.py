@@ -159,3 +159,17 @@ async def test_refused_service_account_grant_is_unavailable(
         await run_task(task_command(), _vertex(demo, SA_ENV, project="acme"), ProviderRegistry())
     assert failure.value.body.code == ErrorCode.UNAVAILABLE
     assert demo.stats.calls_of("vertex") == []
+
+
+async def test_rotated_token_is_used_by_the_next_call(
+    demo: DemoLLMHandle, vertex_env: None
+) -> None:
+    registry = ProviderRegistry()
+    model = _vertex(demo, project="acme")
+    await run_task(task_command(), model, registry)
+    os.environ[TOKEN_ENV] = "vertex-access-token-2"
+    await run_task(task_command(), model, registry)
+    assert [c.headers["authorization"] for c in demo.stats.calls_of("vertex")] == [
+        credential_fingerprint("vertex-access-token"),
+        credential_fingerprint("vertex-access-token-2"),
+    ]

@@ -9,6 +9,7 @@ node's schema, JSON Schema as is). Settings (shared with Vertex AI): ``temperatu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,8 +86,11 @@ class GenaiAdapter(ProviderAdapter):
         self._clients: dict[tuple[Any, ...], genai.Client] = {}
 
     def _client_key(self, request: CompletionRequest) -> tuple[Any, ...]:
+        # the credential's digest is part of the key: a rotated secret (e.g. a refreshed
+        # Vertex access token in a mounted file) gets a new client on the next call
         model = request.model
-        return (model.base_url, model.api_key_ref)
+        credential = read_credential(model.api_key_ref) or ""
+        return (model.base_url, model.api_key_ref, hashlib.sha256(credential.encode()).digest())
 
     def _new_client(self, request: CompletionRequest) -> genai.Client:
         raise NotImplementedError
