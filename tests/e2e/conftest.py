@@ -36,6 +36,10 @@ HELLO = Path(__file__).resolve().parents[2] / "examples" / "flowcharts" / "hello
 ALL_SERVICES = ["orchestrator", "router", "toolhub", "models", "executor-frontier", "gateway"]
 TIMEOUT_GRACE_SECONDS = 1.0
 """How long past a node's timeout the orchestrator waits for a silent worker (in e2e stacks)."""
+PROVIDER_KEY_ENV = "LLMCTL_E2E_PROVIDER_KEY"
+"""Set in every service's environment: models created by tests reference it (``secret_ref``)."""
+PROVIDER_KEY = "e2e-provider-key"
+"""Its value, a key the demo model accepts on every wire format."""
 
 
 @dataclass
@@ -58,6 +62,13 @@ class E2EStack:
     llm: DemoLLMHandle
     gate: Gate
     http: httpx.AsyncClient
+    provider_key_env: str = PROVIDER_KEY_ENV
+    provider_key: str = PROVIDER_KEY
+
+    @property
+    def llm_root_url(self) -> str:
+        """The demo model's root URL (Anthropic and Gemini/Vertex base URL)."""
+        return self.llm.base_url.removesuffix("/v1")
 
     @property
     def ws_url(self) -> str:
@@ -243,7 +254,10 @@ async def running_stack(root: Path, nats_url: str, database_url: str) -> AsyncIt
             database_url=database_url,
             log_dir=root / "logs",
             demo_llm_url=llm.base_url,
-            extra_env={"LLMCTL_NODE_TIMEOUT_GRACE_SECONDS": str(TIMEOUT_GRACE_SECONDS)},
+            extra_env={
+                "LLMCTL_NODE_TIMEOUT_GRACE_SECONDS": str(TIMEOUT_GRACE_SECONDS),
+                PROVIDER_KEY_ENV: PROVIDER_KEY,
+            },
         )
         await asyncio.to_thread(services.start_all)  # migrates first
         try:

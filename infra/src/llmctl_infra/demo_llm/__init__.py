@@ -1,15 +1,27 @@
-"""The offline demo model: an OpenAI-compatible chat completions server with canned replies."""
+"""The offline demo model: OpenAI, Anthropic and Gemini/Vertex wire formats with canned replies."""
 
-from llmctl_infra.demo_llm._app import BeforeCompletion, CompletionStats, create_app, stats_of
+from llmctl_infra.demo_llm._app import (
+    BeforeCompletion,
+    CompletionStats,
+    RecordedCall,
+    create_app,
+    stats_of,
+)
 from llmctl_infra.demo_llm._completion import DEMO_MODEL, build_completion
 from llmctl_infra.demo_llm._schema import example_for_schema
+from llmctl_infra.demo_llm._token import service_account_token
+from llmctl_infra.demo_llm._wire import INVALID_FIRST_ANSWER_MARKER, credential_fingerprint
 
 __all__ = [
     "DEMO_MODEL",
+    "INVALID_FIRST_ANSWER_MARKER",
     "BeforeCompletion",
     "CompletionStats",
+    "RecordedCall",
     "build_completion",
     "create_app",
+    "credential_fingerprint",
     "example_for_schema",
+    "service_account_token",
     "stats_of",
 ]

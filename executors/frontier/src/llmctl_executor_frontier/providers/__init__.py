@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from .anthropic_sdk import AnthropicAdapter
 from .base import Completion, CompletionRequest, ProviderAdapter, ProviderUnavailable
+from .gemini_sdk import GeminiAdapter
 from .openai_sdk import OpenAIAdapter
+from .vertex_sdk import VertexAdapter
 
 __all__ = [
     "Completion",
@@ -18,7 +21,12 @@ class ProviderRegistry:
     """Maps provider names to adapters (one instance each, reused across calls)."""
 
     def __init__(self) -> None:
-        self._adapters: dict[str, ProviderAdapter] = {"openai": OpenAIAdapter()}
+        self._adapters: dict[str, ProviderAdapter] = {
+            "openai": OpenAIAdapter(),
+            "anthropic": AnthropicAdapter(),
+            "gemini": GeminiAdapter(),
+            "vertex": VertexAdapter(),
+        }
 
     def adapter(self, provider: str) -> ProviderAdapter:
         """The adapter of ``provider``.

@@ -1,0 +1,129 @@
+"""Anthropic through the official ``anthropic`` SDK (Messages API).
+
+Structured output: without extended thinking and for an object-rooted schema, a forced tool
+``node_output`` whose ``input_schema`` is the node's output schema (the reply is the tool
+input); with extended thinking (Anthropic refuses a forced tool then) or a non-object schema,
+``output_config.format`` (``json_schema``) and the reply text. Settings: ``max_tokens``,
+``temperature`` (sent through ``extra_body``: anthropic 2.x no longer lists it on
+``messages.create``; left out with thinking, which requires the default), ``thinking_enabled`` +
+``thinking_budget_tokens`` -> ``thinking: {type: enabled, budget_tokens}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import anthropic
+
+from llmctl_libs.credentials import read_credential
+
+from .base import Completion, CompletionRequest, ProviderAdapter, ProviderUnavailable
+
+__all__ = ["DEFAULT_MAX_TOKENS", "NODE_OUTPUT_TOOL", "AnthropicAdapter", "anthropic_arguments"]
+
+NODE_OUTPUT_TOOL = "node_output"
+DEFAULT_MAX_TOKENS = 4096
+DEFAULT_THINKING_BUDGET = 1024
+
+
+def _thinking(settings: Mapping[str, Any], max_tokens: int) -> dict[str, Any] | None:
+    if not settings.get("thinking_enabled"):
+        return None
+    budget = settings.get("thinking_budget_tokens")
+    if not isinstance(budget, int):
+        budget = min(DEFAULT_THINKING_BUDGET, max_tokens - 1)
+    return {"type": "enabled", "budget_tokens": budget}
+
+
+def anthropic_arguments(request: CompletionRequest) -> dict[str, Any]:
+    """The ``messages.create`` keyword arguments for ``request`` (no client options)."""
+    model = request.model
+    settings = model.settings
+    max_tokens = settings.get("max_tokens")
+    if not isinstance(max_tokens, int):
+        max_tokens = DEFAULT_MAX_TOKENS
+    system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
+    kwargs: dict[str, Any] = {
+        "model": model.provider_model_id,
+        "max_tokens": max_tokens,
+        "messages": [
+            {"role": m["role"], "content": m["content"]}
+            for m in request.messages
+            if m["role"] != "system"
+        ],
+    }
+    if system:
+        kwargs["system"] = system
+    thinking = _thinking(settings, max_tokens)
+    if thinking is not None:
+        kwargs["thinking"] = thinking
+    elif isinstance(settings.get("temperature"), int | float):
+        # anthropic 2.x no longer lists sampling parameters on messages.create: sent as is
+        kwargs["extra_body"] = {"temperature": settings["temperature"]}
+    schema = request.json_schema
+    if schema is not None:
+        if thinking is None and schema.get("type") == "object":
+            kwargs["tools"] = [
+                {
+                    "name": NODE_OUTPUT_TOOL,
+                    "description": "Record the node's output (a JSON document of the schema).",
+                    "input_schema": schema,
+                }
+            ]
+            kwargs["tool_choice"] = {"type": "tool", "name": NODE_OUTPUT_TOOL}
+        else:
+            kwargs["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+    return kwargs
+
+
+class AnthropicAdapter(ProviderAdapter):
+    """Messages API; the node output is a forced tool's input or the JSON reply text."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str | None, str | None], anthropic.AsyncAnthropic] = {}
+
+    def _client(self, base_url: str | None, api_key_ref: str | None) -> anthropic.AsyncAnthropic:
+        key = (base_url, api_key_ref)
+        client = self._clients.get(key)
+        if client is None:
+            api_key = read_credential(api_key_ref)
+            if not api_key:
+                raise ProviderUnavailable(
+                    f"credential reference {api_key_ref!r} is not set in the executor environment"
+                )
+            client = anthropic.AsyncAnthropic(base_url=base_url, api_key=api_key, max_retries=1)
+            self._clients[key] = client
+        return client
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        model = request.model
+        client = self._client(model.base_url, model.api_key_ref)
+        try:
+            message = await client.messages.create(
+                **anthropic_arguments(request), timeout=request.timeout_seconds
+            )
+        except (
+            anthropic.APIConnectionError,
+            anthropic.AuthenticationError,
+            anthropic.PermissionDeniedError,
+            anthropic.NotFoundError,
+        ) as exc:
+            raise ProviderUnavailable(
+                f"{model.provider} model {model.name!r}: {type(exc).__name__}"
+            ) from exc
+        text = ""
+        for block in message.content:
+            if block.type == "tool_use" and block.name == NODE_OUTPUT_TOOL:
+                text = json.dumps(block.input)
+                break
+            if block.type == "text":
+                text += block.text
+        return Completion(
+            text=text,
+            usage={
+                "prompt_tokens": message.usage.input_tokens,
+                "completion_tokens": message.usage.output_tokens,
+            },
+        )
