@@ -400,3 +400,18 @@ async def test_ids_on_every_response(api_stack: ApiStack) -> None:
     # concurrent requests each get their own id
     responses = await asyncio.gather(*(api.http.get("/api/v1/runs") for _ in range(5)))
     assert len({r.headers["x-request-id"] for r in responses}) == 5
+
+
+async def test_searches_refuse_nul_and_newline_tricks(api_stack: ApiStack) -> None:
+    """Postgres text cannot hold NUL: a search for one is a 422 naming ``q``, not a 500; a
+    trailing newline does not slip past an id pattern (``$`` in Python matches before it)."""
+    for path in ("/api/v1/flowcharts", "/api/v1/models"):
+        response = await api_stack.http.get(path, params={"q": "a\x00b"})
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["error"]["details"][0]["field"].endswith("q")
+    bad_ref = await api_stack.http.post(
+        "/api/v1/models/validate-provider-settings",
+        json={"provider": "gemini", "secret_ref": {"kind": "env", "name": "GEMINI_KEY\n"}},
+    )
+    assert bad_ref.status_code == 422, bad_ref.text
+    assert "secret_ref" in bad_ref.json()["error"]["details"][0]["field"]

@@ -41,7 +41,7 @@ __all__ = [
 
 FLOWCHART_SCHEMA_VERSION = 1
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+(?!\n)$")]
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=20)]
 BackoffMs = Annotated[int, msgspec.Meta(ge=0, le=3_600_000)]

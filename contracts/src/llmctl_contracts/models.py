@@ -60,12 +60,12 @@ MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 """Model names and aliases: 1-128 characters, letters, digits and ``._:-``."""
 
 ModelName = Annotated[str, msgspec.Meta(pattern=MODEL_NAME_PATTERN)]
-CapabilityTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")]
+CapabilityTag = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}(?!\n)$")]
 Tags = Annotated[list[CapabilityTag], msgspec.Meta(max_length=32)]
 ProviderModelId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-BaseUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2048)]
+BaseUrl = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+(?!\n)$", max_length=2048)]
 
-K8sNamespace = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?$")]
+K8sNamespace = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?(?!\n)$")]
 
 ModelSort = Literal[
     "name",
@@ -92,7 +92,7 @@ class SecretRef(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """
 
     kind: Literal["env", "secret"]
-    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")]
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}(?!\n)$")]
 
 
 class SettingField(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -374,8 +374,8 @@ class ProviderSettingsValidation(msgspec.Struct, frozen=True, kw_only=True):
 class ExecutorImage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A container image and tag one executor class runs from."""
 
-    image: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._\-/:]{0,254}$")]
-    tag: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._\-]{0,127}$")]
+    image: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._\-/:]{0,254}(?!\n)$")]
+    tag: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._\-]{0,127}(?!\n)$")]
 
 
 class DispatchDefaults(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -399,11 +399,11 @@ class DispatchDefaults(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     k8s_gpu_limit: Annotated[int, msgspec.Meta(ge=0, le=8)] = 0
     k8s_job_ttl_seconds: Annotated[int, msgspec.Meta(ge=0, le=604_800)] = 1800
     k8s_image_pull_secrets: Annotated[
-        list[Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.\-]{0,252}$")]],
+        list[Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.\-]{0,252}(?!\n)$")]],
         msgspec.Meta(max_length=16),
     ] = msgspec.field(default_factory=list)
     k8s_service_account: (
-        Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.\-]{0,252}$")] | None
+        Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9.\-]{0,252}(?!\n)$")] | None
     ) = None
 
 

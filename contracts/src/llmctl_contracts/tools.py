@@ -24,7 +24,7 @@ __all__ = [
     "ToolStatus",
 ]
 
-ToolName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+ToolName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}(?!\n)$")]
 
 
 class ToolStatus(StrEnum):

@@ -169,11 +169,17 @@ def test_special_node_configs_are_validated_at_save() -> None:
     assert field == "$.nodes[1].config.patch.stages[0].tasks[0]"
 
 
-def test_like_pattern_takes_wildcards_literally() -> None:
-    from llmctl_orchestrator.flowchart_queries import like_pattern
+def test_like_pattern_takes_wildcards_literally_and_refuses_nul() -> None:
+    import pytest
 
-    assert like_pattern("Ab") == "%ab%"
+    from llmctl_libs.rpc import RpcError
+    from llmctl_libs.store.search import like_pattern
+
+    assert like_pattern("Ab") == "%Ab%"
     assert like_pattern("50%_x\\") == "%50\\%\\_x\\\\%"
+    with pytest.raises(RpcError) as refused:
+        like_pattern("a\x00b")
+    assert refused.value.body.details[0].field == "q"
 
 
 def test_sort_keys_and_pages_are_checked() -> None:

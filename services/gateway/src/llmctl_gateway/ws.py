@@ -69,7 +69,9 @@ CLOSE_ORIGIN_REFUSED = 4403
 TOO_SLOW_REASON = "client too slow: send queue overflowed"
 MAX_CLIENT_MESSAGE = 64 * 1024
 
-RunId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+RunId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+(?!\n)$")
+]
 
 
 class Subscribe(

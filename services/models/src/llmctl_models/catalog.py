@@ -18,6 +18,7 @@ from llmctl_contracts.models import (
 from llmctl_contracts.rpc import ResolveModel
 from llmctl_libs.rpc import RpcError
 from llmctl_libs.store import Database
+from llmctl_libs.store.search import like_pattern
 
 from .errors import not_found
 from .providers import PROVIDERS
@@ -32,11 +33,6 @@ _SORT_COLUMNS = {
     "created_at": models.c.created_at,
     "updated_at": models.c.updated_at,
 }
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class ModelCatalog:
@@ -66,7 +62,7 @@ class ModelCatalog:
         conditions: list[sa.ColumnElement[bool]] = []
         q = request.q.strip()
         if q:
-            pattern = _like_pattern(q)
+            pattern = like_pattern(q)
             conditions.append(
                 sa.or_(
                     models.c.name.ilike(pattern, escape="\\"),

@@ -22,18 +22,13 @@ from llmctl_contracts.rpc import (
 )
 from llmctl_libs.rpc import RpcError
 from llmctl_libs.service import Persistence
+from llmctl_libs.store.search import like_pattern
 
 from .flowcharts import not_found
 from .paging import check_page, order_by
 from .tables import flowchart_versions, flowcharts
 
-__all__ = ["FlowchartQueries", "like_pattern"]
-
-
-def like_pattern(text: str) -> str:
-    """A ``LIKE`` pattern matching ``text`` anywhere, its own ``%``, ``_`` and ``\\`` literal."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped.lower()}%"
+__all__ = ["FlowchartQueries"]
 
 
 def _summary(row: Any) -> FlowchartSummary:
@@ -68,7 +63,7 @@ class FlowchartQueries:
         where = [flowcharts.c.deleted_at.is_(None)]
         if request.q:
             where.append(
-                sa.func.lower(flowcharts.c.name).like(like_pattern(request.q), escape="\\")
+                sa.func.lower(flowcharts.c.name).like(like_pattern(request.q.lower()), escape="\\")
             )
         async with self._db.engine.connect() as conn:
             total = (
