@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts import (
@@ -66,7 +66,7 @@ from .engine.context import build_context
 from .flowcharts import FlowchartRepository
 from .queries import run_record
 from .step_groups import QueuedStep, StepGroups
-from .tables import node_runs, runs, timers
+from .tables import node_runs, runs, store, timers
 from .workers import tell_workers_to_stop, worker_for
 from .writer import RunWriter
 
@@ -83,6 +83,8 @@ _INLINE = (StartNode, EndNode, DecisionNode)
 _HOLDING = {RunStatus.PAUSING.value, RunStatus.PAUSED.value}
 _TERMINAL_RUN = {s.value for s in TERMINAL_RUN_STATUSES}
 _RUNNING_NODE = {NodeRunStatus.DISPATCHED.value, NodeRunStatus.RUNNING.value}
+_KEY_SEPARATOR = "\x1f"
+"""Joins an inbox scope and a message id in the claim statement's result (in neither)."""
 MAX_RETRY_DELAY_MS = 300_000
 """Longest wait between two attempts, whatever the backoff and attempt number."""
 
@@ -119,7 +121,6 @@ class RunCoordinator:
         self._db = persistence.database
         self._store = persistence.event_store
         self._outbox = persistence.outbox
-        self._inbox = persistence.inbox
         self._relay = persistence.relay
         self._flowcharts = flowcharts
         self._bus = bus
@@ -289,14 +290,10 @@ class RunCoordinator:
     async def _transaction(self, run_id: str, group: list[QueuedStep]) -> None:
         writer: RunWriter | None = None
         async with self._db.transaction() as conn:
-            claimed = [
-                step
-                for step in group
-                if await self._inbox.claim(conn, step.inbox_scope, step.envelope.idempotency_key)
-            ]
-            if not claimed:
+            claimed, row = await self._claim_and_lock(conn, run_id, group)
+            if not claimed or row is None:
                 return
-            loaded = await self.lock_run(conn, run_id, Trace.caused_by(claimed[0].envelope))
+            loaded = await self._load(conn, row, Trace.caused_by(claimed[0].envelope))
             if loaded is None:
                 return
             writer, graph, meta = loaded
@@ -307,6 +304,48 @@ class RunCoordinator:
                 await step.body(writer, graph, meta)
             pending = await writer.flush()
         await self.after_commit(writer, pending)
+
+    @staticmethod
+    async def _claim_and_lock(
+        conn: AsyncConnection, run_id: str, group: list[QueuedStep]
+    ) -> tuple[list[QueuedStep], Any]:
+        """Claim the group's messages in the inbox and lock the run row, in one statement.
+
+        Returns:
+            The steps whose message was claimed now (a message that appears twice in the
+            group counts once), and the locked run row (``None`` when the run is missing).
+        """
+        unique: dict[tuple[str, str], QueuedStep] = {}
+        for step in group:
+            unique.setdefault((step.inbox_scope, step.envelope.idempotency_key), step)
+        pairs = sa.select(
+            sa.func.unnest(sa.cast([s for s, _ in unique], ARRAY(sa.Text))).label("consumer"),
+            sa.func.unnest(sa.cast([k for _, k in unique], ARRAY(sa.Text))).label("message_id"),
+        )
+        inbox = store.inbox
+        claim = (
+            insert(inbox)
+            .from_select(["consumer", "message_id"], pairs)
+            .on_conflict_do_nothing()
+            .returning(inbox.c.consumer, inbox.c.message_id)
+            .cte("claim")
+        )
+        claimed_keys = sa.select(
+            sa.func.array_agg(
+                claim.c.consumer.op("||")(_KEY_SEPARATOR).op("||")(claim.c.message_id)
+            )
+        ).scalar_subquery()
+        result = await conn.execute(
+            sa.select(claimed_keys.label("claimed_keys"), runs)
+            .where(runs.c.id == run_id)
+            .with_for_update(of=runs)
+        )
+        row = result.first()
+        if row is None:
+            # the run is missing: the claims stand (nothing to do for these messages ever)
+            return list(unique.values()), None
+        keys = {tuple(k.split(_KEY_SEPARATOR, 1)) for k in row.claimed_keys or []}
+        return [step for key, step in unique.items() if key in keys], row
 
     async def after_commit(self, writer: RunWriter, pending: list[PendingMessage]) -> None:
         """Publish what a committed step queued, stop cancelled work, wake for its timers."""
@@ -744,7 +783,30 @@ class RunCoordinator:
         row = (
             await conn.execute(sa.select(runs).where(runs.c.id == run_id).with_for_update())
         ).first()
-        if row is None or (row.status in _TERMINAL_RUN and not terminal_too):
+        if row is None:
+            return None
+        return await self._load(
+            conn,
+            row,
+            trace,
+            causation_id=causation_id,
+            request_id=request_id,
+            terminal_too=terminal_too,
+        )
+
+    async def _load(
+        self,
+        conn: AsyncConnection,
+        row: Any,
+        trace: Trace | None = None,
+        *,
+        causation_id: str | None = None,
+        request_id: str | None = None,
+        terminal_too: bool = False,
+    ) -> tuple[RunWriter, FlowchartGraph, dict[str, Any]] | None:
+        """The writer, graph and metadata of a locked run row (see :meth:`lock_run`)."""
+        run_id = row.id
+        if row.status in _TERMINAL_RUN and not terminal_too:
             return None
         if trace is None:
             trace = Trace(
