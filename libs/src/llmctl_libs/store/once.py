@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.exc import IntegrityError
 
 from .base import ConcurrencyError, NewEvent
 from .database import Database
+from .driver import driver_connection
 from .outbox import OutboxMessage, PendingMessage
 from .tables import StoreTables
 
@@ -35,21 +38,20 @@ class OnceRecorder:
         )
         # Rows are inserted in argument order (WITH ORDINALITY ... ORDER BY), so outbox ids
         # follow the message order, which is the order the relay publishes in.
-        self._statement = sa.text(
-            f"""
+        self._statement = f"""
             WITH claim AS (
-                INSERT INTO {inbox} (consumer, message_id) VALUES (:consumer, :message_id)
+                INSERT INTO {inbox} (consumer, message_id) VALUES (%(consumer)s, %(message_id)s)
                 ON CONFLICT DO NOTHING
                 RETURNING 1
             ), appended AS (
                 INSERT INTO {events}
                     (stream_id, version, event_id, type, type_version, envelope, idempotency_key)
-                SELECT :stream_id, :expected_version + e.ord, e.event_id, e.type,
+                SELECT %(stream_id)s, %(expected_version)s + e.ord, e.event_id, e.type,
                        e.type_version, e.envelope, e.idempotency_key
                 FROM unnest(
-                    CAST(:event_ids AS text[]), CAST(:event_types AS text[]),
-                    CAST(:event_type_versions AS integer[]), CAST(:event_envelopes AS bytea[]),
-                    CAST(:event_keys AS text[])
+                    %(event_ids)s::text[], %(event_types)s::text[],
+                    %(event_type_versions)s::integer[], %(event_envelopes)s::bytea[],
+                    %(event_keys)s::text[]
                 ) WITH ORDINALITY
                     AS e(event_id, type, type_version, envelope, idempotency_key, ord)
                 WHERE EXISTS (SELECT 1 FROM claim)
@@ -58,8 +60,8 @@ class OnceRecorder:
                 INSERT INTO {outbox} (subject, msg_id, body)
                 SELECT m.subject, m.msg_id, m.body
                 FROM unnest(
-                    CAST(:subjects AS text[]), CAST(:msg_ids AS text[]),
-                    CAST(:bodies AS bytea[])
+                    %(subjects)s::text[], %(msg_ids)s::text[],
+                    %(bodies)s::bytea[]
                 ) WITH ORDINALITY AS m(subject, msg_id, body, ord)
                 WHERE EXISTS (SELECT 1 FROM claim)
                 ORDER BY m.ord
@@ -68,7 +70,6 @@ class OnceRecorder:
             SELECT (SELECT count(*) FROM claim) AS claimed,
                    (SELECT array_agg(id ORDER BY id) FROM queued) AS outbox_ids
             """
-        )
 
     async def record(
         self,
@@ -110,8 +111,11 @@ class OnceRecorder:
         try:
             async with database.engine.connect() as conn:
                 autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                row = (await autocommit.execute(self._statement, params)).one()
-        except IntegrityError as exc:
+                driver = await driver_connection(autocommit)
+                async with driver.cursor(row_factory=namedtuple_row) as cursor:
+                    await cursor.execute(self._statement, params)
+                    row: Any = await cursor.fetchone()
+        except (IntegrityError, psycopg.IntegrityError) as exc:
             raise ConcurrencyError(
                 f"stream {stream_id} is not at version {expected_version} "
                 "or an idempotency key repeats"

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..bus import Bus
 from .database import Database
+from .driver import driver_connection
 from .tables import StoreTables
 
 __all__ = ["Outbox", "OutboxMessage", "OutboxRelay", "PendingMessage"]
@@ -41,6 +42,13 @@ class Outbox:
 
     def __init__(self, tables: StoreTables) -> None:
         self.table = tables.outbox
+        # one multi-row insert on the driver; ids follow the message order
+        self._insert = (
+            f'INSERT INTO "{tables.outbox.schema}".outbox (subject, msg_id, body) '
+            "SELECT m.subject, m.msg_id, m.body FROM unnest(%(subjects)s::text[], "
+            "%(msg_ids)s::text[], %(bodies)s::bytea[]) WITH ORDINALITY "
+            "AS m(subject, msg_id, body, ord) ORDER BY m.ord RETURNING id"
+        )
 
     async def add(
         self, conn: AsyncConnection, messages: list[OutboxMessage]
@@ -52,13 +60,16 @@ class Outbox:
         """
         if not messages:
             return []
-        result = await conn.execute(
-            sa.insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True),
-            [{"subject": m.subject, "msg_id": m.msg_id, "body": m.body} for m in messages],
+        cursor = await (await driver_connection(conn)).execute(
+            self._insert,
+            {
+                "subjects": [m.subject for m in messages],
+                "msg_ids": [m.msg_id for m in messages],
+                "bodies": [m.body for m in messages],
+            },
         )
-        return [
-            PendingMessage(row_id, m) for row_id, m in zip(result.scalars(), messages, strict=True)
-        ]
+        ids = sorted(row[0] for row in await cursor.fetchall())
+        return [PendingMessage(row_id, m) for row_id, m in zip(ids, messages, strict=True)]
 
 
 class OutboxRelay:

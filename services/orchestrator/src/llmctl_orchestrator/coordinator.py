@@ -14,7 +14,8 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from psycopg.rows import namedtuple_row
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts import (
@@ -50,6 +51,7 @@ from llmctl_libs.ids import deterministic_id, new_id
 from llmctl_libs.messages import Trace
 from llmctl_libs.service import Persistence
 from llmctl_libs.store import PendingMessage
+from llmctl_libs.store.driver import driver_connection
 
 from .engine import (
     Activation,
@@ -85,6 +87,14 @@ _TERMINAL_RUN = {s.value for s in TERMINAL_RUN_STATUSES}
 _RUNNING_NODE = {NodeRunStatus.DISPATCHED.value, NodeRunStatus.RUNNING.value}
 _KEY_SEPARATOR = "\x1f"
 """Joins an inbox scope and a message id in the claim statement's result (in neither)."""
+_CLAIM_AND_LOCK = (
+    f"WITH claim AS (INSERT INTO {store.inbox.schema}.inbox (consumer, message_id) "
+    "SELECT * FROM unnest(%(consumers)s::text[], %(message_ids)s::text[]) "
+    "ON CONFLICT DO NOTHING RETURNING consumer, message_id) "
+    "SELECT (SELECT array_agg(consumer || chr(31) || message_id) FROM claim) AS claimed_keys, "
+    f"r.* FROM {runs.schema}.runs r WHERE r.id = %(run_id)s FOR UPDATE OF r"
+)
+"""Claims a step group's messages and locks its run row: one statement, one round trip."""
 MAX_RETRY_DELAY_MS = 300_000
 """Longest wait between two attempts, whatever the backoff and attempt number."""
 
@@ -318,29 +328,17 @@ class RunCoordinator:
         unique: dict[tuple[str, str], QueuedStep] = {}
         for step in group:
             unique.setdefault((step.inbox_scope, step.envelope.idempotency_key), step)
-        pairs = sa.select(
-            sa.func.unnest(sa.cast([s for s, _ in unique], ARRAY(sa.Text))).label("consumer"),
-            sa.func.unnest(sa.cast([k for _, k in unique], ARRAY(sa.Text))).label("message_id"),
-        )
-        inbox = store.inbox
-        claim = (
-            insert(inbox)
-            .from_select(["consumer", "message_id"], pairs)
-            .on_conflict_do_nothing()
-            .returning(inbox.c.consumer, inbox.c.message_id)
-            .cte("claim")
-        )
-        claimed_keys = sa.select(
-            sa.func.array_agg(
-                claim.c.consumer.op("||")(_KEY_SEPARATOR).op("||")(claim.c.message_id)
+        driver = await driver_connection(conn)
+        async with driver.cursor(row_factory=namedtuple_row) as cursor:
+            await cursor.execute(
+                _CLAIM_AND_LOCK,
+                {
+                    "consumers": [scope for scope, _ in unique],
+                    "message_ids": [key for _, key in unique],
+                    "run_id": run_id,
+                },
             )
-        ).scalar_subquery()
-        result = await conn.execute(
-            sa.select(claimed_keys.label("claimed_keys"), runs)
-            .where(runs.c.id == run_id)
-            .with_for_update(of=runs)
-        )
-        row = result.first()
+            row: Any = await cursor.fetchone()
         if row is None:
             # the run is missing: the claims stand (nothing to do for these messages ever)
             return list(unique.values()), None
