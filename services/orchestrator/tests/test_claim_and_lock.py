@@ -69,9 +69,7 @@ async def test_new_messages_are_claimed_once_and_the_run_is_returned(db: Databas
     assert row is not None
     assert (row.id, row.status, row.correlation_id) == ("run-1", "running", "c")
     async with db.transaction() as conn:
-        claimed, row = await RunCoordinator._claim_and_lock(
-            conn, "run-1", [_step("a"), _step("c")]
-        )
+        claimed, row = await RunCoordinator._claim_and_lock(conn, "run-1", [_step("a"), _step("c")])
     assert _keys(claimed) == [("orchestrator.route", "c")]  # "a" was processed before
     assert row is not None
 
