@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
-from sqlalchemy.dialects.postgresql import insert
+from psycopg.types.json import Jsonb
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts import (
@@ -95,6 +96,16 @@ _CLAIM_AND_LOCK = (
     f"r.* FROM {runs.schema}.runs r WHERE r.id = %(run_id)s FOR UPDATE OF r"
 )
 """Claims a step group's messages and locks its run row: one statement, one round trip."""
+_INSERT_NODE_RUN = (
+    f"INSERT INTO {node_runs.schema}.node_runs (id, run_id, node_id, node_type, "
+    "execution_index, status, attempt, input_context, output) VALUES (%(id)s, %(run_id)s, "
+    "%(node_id)s, %(node_type)s, %(execution_index)s, %(status)s, %(attempt)s, "
+    "%(input_context)s, %(output)s)"
+)
+_NODE_RUN_JSON = frozenset(c.name for c in node_runs.c if isinstance(c.type, JSONB))
+"""Node-run columns whose values are sent as ``jsonb`` (``None`` as JSON null, as before)."""
+_UPDATE_NODE_RUN: dict[tuple[str, ...], str] = {}
+"""Node-run update statements by the columns they set (a handful of shapes)."""
 MAX_RETRY_DELAY_MS = 300_000
 """Longest wait between two attempts, whatever the backoff and attempt number."""
 
@@ -389,20 +400,22 @@ class RunCoordinator:
             if isinstance(node, _INLINE) and writer.current_status not in _HOLDING
             else None
         )
-        await writer.conn.execute(
-            sa.insert(node_runs).values(
-                id=node_run_id,
-                run_id=writer.run_id,
-                node_id=node.id,
-                node_type=node_type,
-                execution_index=activation.execution_index,
-                status=NodeRunStatus.QUEUED.value
+        driver = await driver_connection(writer.conn)
+        await driver.execute(
+            _INSERT_NODE_RUN,
+            {
+                "id": node_run_id,
+                "run_id": writer.run_id,
+                "node_id": node.id,
+                "node_type": node_type,
+                "execution_index": activation.execution_index,
+                "status": NodeRunStatus.QUEUED.value
                 if inline_output is None
                 else NodeRunStatus.SUCCEEDED.value,
-                attempt=0 if inline_output is None else 1,
-                input_context=context,
-                output=inline_output,
-            )
+                "attempt": 0 if inline_output is None else 1,
+                "input_context": Jsonb(context),
+                "output": Jsonb(inline_output),
+            },
         )
         writer.emit(
             MessageType.NODE_QUEUED,
@@ -846,9 +859,18 @@ class RunCoordinator:
     async def update_node_run(conn: AsyncConnection, node_run_id: str, **values: Any) -> None:
         """Update one node run's projection columns."""
         values["updated_at"] = _now()
-        await conn.execute(
-            sa.update(node_runs).where(node_runs.c.id == node_run_id).values(**values)
-        )
+        columns = tuple(sorted(values))
+        statement = _UPDATE_NODE_RUN.get(columns)
+        if statement is None:
+            assignments = ", ".join(f"{name} = %({name})s" for name in columns)
+            statement = f"UPDATE {node_runs.schema}.node_runs SET {assignments} WHERE id = %(id)s"
+            _UPDATE_NODE_RUN[columns] = statement
+        params = {
+            name: Jsonb(value) if name in _NODE_RUN_JSON else value
+            for name, value in values.items()
+        }
+        driver = await driver_connection(conn)
+        await driver.execute(statement, {**params, "id": node_run_id})
 
     async def _run_by_key(self, key: str) -> RunRecord | None:
         async with self._db.engine.connect() as conn:
