@@ -95,3 +95,23 @@ async def _unpublished(db: Database, tables: StoreTables) -> int:
             .where(tables.outbox.c.published_at.is_(None))
         )
         return int(result.scalar_one())
+
+
+async def test_batches_enqueued_back_to_back_are_all_published_once_and_marked(
+    store_db: tuple[Database, StoreTables], bus: Bus
+) -> None:
+    db, tables = store_db
+    outbox = Outbox(tables)
+    relay = OutboxRelay(db, outbox, bus, poll_seconds=30.0)  # the poller cannot help here
+    await relay.start()
+    try:
+        for n in range(20):  # marks of earlier batches coalesce while later ones publish
+            async with db.transaction() as conn:
+                pending = await outbox.add(conn, [message(100 + 2 * n), message(101 + 2 * n)])
+            relay.enqueue(pending)
+        async with asyncio.timeout(10):
+            while await _unpublished(db, tables) > 0:
+                await asyncio.sleep(0.02)
+        assert await stream_messages(bus, "llmctl.evt.test.outbox") == 40
+    finally:
+        await relay.stop()

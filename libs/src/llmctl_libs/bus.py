@@ -16,6 +16,7 @@ from typing import Any
 
 import nats
 from faststream import AckPolicy
+from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -148,7 +149,13 @@ class Bus:
                 await asyncio.sleep(ack_wait_seconds / 3)
                 await msg.in_progress()
 
-        async def on_message(msg: NatsMessage) -> None:
+        context = self.broker.context
+
+        async def on_message(_body: Any) -> None:
+            # The message comes from FastStream's context rather than a ``NatsMessage``
+            # parameter: that parameter is a dependency FastStream resolves in a worker
+            # thread for every message (a thread hop per message on the hot path).
+            msg: NatsMessage = context.get_local("message")
             headers = dict(msg.raw_message.headers or {})
             beat = asyncio.create_task(heartbeat(msg))
             try:
@@ -176,6 +183,7 @@ class Bus:
             ),
             ack_policy=AckPolicy.MANUAL,
             max_workers=max_workers,
+            decoder=_raw_body,
         )(on_message)
 
     def serve(self, subject: str, handler: RawRequestHandler) -> None:
@@ -211,6 +219,12 @@ class Bus:
         """Core NATS request/reply; raises ``nats.errors.TimeoutError``/``NoRespondersError``."""
         msg = await self.nc.request(subject, data, timeout=timeout)
         return bytes(msg.data)
+
+
+async def _raw_body(msg: StreamMessage[Any]) -> bytes:
+    """FastStream's default decoder JSON-parses every body without a content type; our
+    handlers decode the bytes themselves (strictly, with msgspec), so skip that."""
+    return bytes(msg.body)
 
 
 async def ensure_streams(js: JetStreamContext) -> None:

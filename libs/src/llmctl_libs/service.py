@@ -17,7 +17,15 @@ from llmctl_contracts.rpc import HealthReport, RpcReply
 from .bus import Bus
 from .health import HealthServer
 from .settings import ServiceSettings
-from .store import Database, Inbox, Outbox, OutboxRelay, PostgresEventStore, store_tables
+from .store import (
+    Database,
+    Inbox,
+    OnceRecorder,
+    Outbox,
+    OutboxRelay,
+    PostgresEventStore,
+    store_tables,
+)
 from .store.migrations import migrate
 
 __all__ = ["Persistence", "ServiceContext", "ServiceDefinition", "run_cli"]
@@ -27,13 +35,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Persistence:
-    """A service's database handle and its event store, outbox, inbox and relay."""
+    """A service's database handle and its event store, outbox, inbox and relay.
+
+    ``once`` records a consumer's claim, events and outbox messages in one statement (for
+    consumers whose whole effect is that).
+    """
 
     database: Database
     event_store: PostgresEventStore
     outbox: Outbox
     inbox: Inbox
     relay: OutboxRelay
+    once: OnceRecorder
 
     @classmethod
     def for_schema(cls, database_url: str, schema: str, bus: Bus) -> Persistence:
@@ -47,6 +60,7 @@ class Persistence:
             outbox=outbox,
             inbox=Inbox(tables),
             relay=OutboxRelay(database, outbox, bus),
+            once=OnceRecorder(tables),
         )
 
 

@@ -3,6 +3,7 @@
 from .base import ConcurrencyError, EventStore, NewEvent, StoredEvent
 from .database import Database
 from .inbox import Inbox
+from .once import OnceRecorder
 from .outbox import Outbox, OutboxMessage, OutboxRelay, PendingMessage
 from .postgres import PostgresEventStore
 from .tables import StoreTables, store_tables
@@ -13,6 +14,7 @@ __all__ = [
     "EventStore",
     "Inbox",
     "NewEvent",
+    "OnceRecorder",
     "Outbox",
     "OutboxMessage",
     "OutboxRelay",

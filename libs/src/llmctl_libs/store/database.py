@@ -28,11 +28,29 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
+        self._unsynced: AsyncEngine | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside one transaction: committed on exit, rolled back on error."""
         async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def unsynced(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit mode whose commits do not wait for the WAL flush
+        (``synchronous_commit = off``): each statement is one round trip. Only for writes a
+        crash may lose harmlessly (e.g. marking outbox rows published)."""
+        if self._unsynced is None:
+            self._unsynced = create_async_engine(
+                self.url,
+                pool_size=1,
+                max_overflow=1,
+                pool_recycle=1800,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"options": "-c synchronous_commit=off"},
+            )
+        async with self._unsynced.connect() as conn:
             yield conn
 
     async def ping(self) -> bool:
@@ -47,3 +65,6 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._unsynced is not None:
+            await self._unsynced.dispose()
+            self._unsynced = None

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..bus import Bus
 from .database import Database
+from .driver import driver_connection
 from .tables import StoreTables
 
 __all__ = ["Outbox", "OutboxMessage", "OutboxRelay", "PendingMessage"]
@@ -41,6 +42,13 @@ class Outbox:
 
     def __init__(self, tables: StoreTables) -> None:
         self.table = tables.outbox
+        # one multi-row insert on the driver; ids follow the message order
+        self._insert = (
+            f'INSERT INTO "{tables.outbox.schema}".outbox (subject, msg_id, body) '
+            "SELECT m.subject, m.msg_id, m.body FROM unnest(%(subjects)s::text[], "
+            "%(msg_ids)s::text[], %(bodies)s::bytea[]) WITH ORDINALITY "
+            "AS m(subject, msg_id, body, ord) ORDER BY m.ord RETURNING id"
+        )
 
     async def add(
         self, conn: AsyncConnection, messages: list[OutboxMessage]
@@ -52,21 +60,26 @@ class Outbox:
         """
         if not messages:
             return []
-        result = await conn.execute(
-            sa.insert(self.table).returning(self.table.c.id, sort_by_parameter_order=True),
-            [{"subject": m.subject, "msg_id": m.msg_id, "body": m.body} for m in messages],
+        cursor = await (await driver_connection(conn)).execute(
+            self._insert,
+            {
+                "subjects": [m.subject for m in messages],
+                "msg_ids": [m.msg_id for m in messages],
+                "bodies": [m.body for m in messages],
+            },
         )
-        return [
-            PendingMessage(row_id, m) for row_id, m in zip(result.scalars(), messages, strict=True)
-        ]
+        ids = sorted(row[0] for row in await cursor.fetchall())
+        return [PendingMessage(row_id, m) for row_id, m in zip(ids, messages, strict=True)]
 
 
 class OutboxRelay:
     """Publishes committed outbox rows to JetStream, then marks them published.
 
     Fast path: a service hands the rows it just committed to :meth:`enqueue`; one publisher
-    task publishes them in commit order and marks them in batches. Safety net: a poller
-    publishes rows left unpublished for a while (a crash between commit and publish).
+    task publishes them in commit order and hands them to a marker task, which marks whatever
+    has been published meanwhile in one statement (publishing never waits for a mark).
+    Safety net: a poller publishes rows left unpublished for a while (a crash between commit
+    and publish).
     A crash between publish and mark republishes with the same ``Nats-Msg-Id``: the
     server's duplicate window drops it, and consumers' inboxes make any later copy harmless.
     """
@@ -79,6 +92,8 @@ class OutboxRelay:
         self._bus = bus
         self._poll = poll_seconds
         self._queue: asyncio.Queue[list[PendingMessage]] = asyncio.Queue()
+        self._published: list[int] = []
+        self._to_mark = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def enqueue(self, pending: list[PendingMessage]) -> None:
@@ -90,6 +105,7 @@ class OutboxRelay:
         """Start the publisher and the recovery poller."""
         self._tasks = [
             asyncio.create_task(self._publisher(), name="outbox-publisher"),
+            asyncio.create_task(self._marker(), name="outbox-marker"),
             asyncio.create_task(self._poller(), name="outbox-poller"),
         ]
 
@@ -109,9 +125,22 @@ class OutboxRelay:
                 batch.extend(self._queue.get_nowait())
             try:
                 await self._publish([p.message for p in batch])
-                await self._mark([p.row_id for p in batch])
             except Exception:
                 logger.exception("outbox publish failed; the poller will retry")
+                continue
+            self._published.extend(p.row_id for p in batch)
+            self._to_mark.set()
+
+    async def _marker(self) -> None:
+        while True:
+            await self._to_mark.wait()
+            self._to_mark.clear()
+            row_ids, self._published = self._published, []
+            try:
+                await self._mark(row_ids)
+            except Exception:
+                # unmarked rows are republished by the poller; the duplicate window drops them
+                logger.exception("marking outbox rows published failed")
 
     async def _poller(self) -> None:
         first = True
@@ -131,9 +160,8 @@ class OutboxRelay:
         )
 
     async def _mark(self, row_ids: list[int]) -> None:
-        async with self._db.transaction() as conn:
-            # Losing this mark in a crash only republishes (deduplicated): no fsync needed.
-            await conn.execute(sa.text("SET LOCAL synchronous_commit = off"))
+        # Losing this mark in a crash only republishes (deduplicated): no fsync needed.
+        async with self._db.unsynced() as conn:
             await conn.execute(
                 sa.update(self._table)
                 .where(self._table.c.id.in_(row_ids))

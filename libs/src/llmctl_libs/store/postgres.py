@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .base import ConcurrencyError, EventStore, NewEvent, StoredEvent
+from .driver import driver_connection
 from .tables import StoreTables
 
 __all__ = ["PostgresEventStore"]
@@ -23,6 +25,16 @@ class PostgresEventStore(EventStore):
 
     def __init__(self, tables: StoreTables) -> None:
         self._events = tables.events
+        # one multi-row insert, straight on the driver (the hot path appends every step)
+        self._append = (
+            f'INSERT INTO "{tables.events.schema}".events '
+            "(stream_id, version, event_id, type, type_version, envelope, idempotency_key) "
+            "SELECT %(stream_id)s, %(expected)s + e.ord, e.event_id, e.type, e.type_version, "
+            "e.envelope, e.idempotency_key "
+            "FROM unnest(%(ids)s::text[], %(types)s::text[], %(type_versions)s::integer[], "
+            "%(envelopes)s::bytea[], %(keys)s::text[]) WITH ORDINALITY "
+            "AS e(event_id, type, type_version, envelope, idempotency_key, ord) ORDER BY e.ord"
+        )
 
     async def append(
         self,
@@ -33,21 +45,18 @@ class PostgresEventStore(EventStore):
     ) -> int:
         if not events:
             return expected_version
-        rows = [
-            {
-                "stream_id": stream_id,
-                "version": expected_version + offset,
-                "event_id": event.event_id,
-                "type": event.type,
-                "type_version": event.type_version,
-                "envelope": event.envelope,
-                "idempotency_key": event.idempotency_key,
-            }
-            for offset, event in enumerate(events, start=1)
-        ]
+        params = {
+            "stream_id": stream_id,
+            "expected": expected_version,
+            "ids": [e.event_id for e in events],
+            "types": [e.type for e in events],
+            "type_versions": [e.type_version for e in events],
+            "envelopes": [e.envelope for e in events],
+            "keys": [e.idempotency_key for e in events],
+        }
         try:
-            await conn.execute(sa.insert(self._events), rows)
-        except IntegrityError as exc:
+            await (await driver_connection(conn)).execute(self._append, params)
+        except (IntegrityError, psycopg.IntegrityError) as exc:
             raise ConcurrencyError(
                 f"stream {stream_id} is not at version {expected_version} "
                 "or an idempotency key repeats"

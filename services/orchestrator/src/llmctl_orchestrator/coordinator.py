@@ -14,7 +14,9 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from psycopg.rows import namedtuple_row
+from psycopg.types.json import Jsonb
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts import (
@@ -50,6 +52,7 @@ from llmctl_libs.ids import deterministic_id, new_id
 from llmctl_libs.messages import Trace
 from llmctl_libs.service import Persistence
 from llmctl_libs.store import PendingMessage
+from llmctl_libs.store.driver import driver_connection
 from llmctl_libs.store.idempotency import NOT_SEEN, IdempotentRequests, request_fingerprint
 
 from .engine import (
@@ -67,7 +70,7 @@ from .engine.context import build_context
 from .flowcharts import FlowchartRepository
 from .queries import run_record
 from .step_groups import QueuedStep, StepGroups
-from .tables import idempotency, node_runs, runs, timers
+from .tables import idempotency, node_runs, runs, store, timers
 from .workers import tell_workers_to_stop, worker_for
 from .writer import RunWriter
 
@@ -84,6 +87,26 @@ _INLINE = (StartNode, EndNode, DecisionNode)
 _HOLDING = {RunStatus.PAUSING.value, RunStatus.PAUSED.value}
 _TERMINAL_RUN = {s.value for s in TERMINAL_RUN_STATUSES}
 _RUNNING_NODE = {NodeRunStatus.DISPATCHED.value, NodeRunStatus.RUNNING.value}
+_KEY_SEPARATOR = "\x1f"
+"""Joins an inbox scope and a message id in the claim statement's result (in neither)."""
+_CLAIM_AND_LOCK = (
+    f"WITH claim AS (INSERT INTO {store.inbox.schema}.inbox (consumer, message_id) "
+    "SELECT * FROM unnest(%(consumers)s::text[], %(message_ids)s::text[]) "
+    "ON CONFLICT DO NOTHING RETURNING consumer, message_id) "
+    "SELECT (SELECT array_agg(consumer || chr(31) || message_id) FROM claim) AS claimed_keys, "
+    f"r.* FROM {runs.schema}.runs r WHERE r.id = %(run_id)s FOR UPDATE OF r"
+)
+"""Claims a step group's messages and locks its run row: one statement, one round trip."""
+_INSERT_NODE_RUN = (
+    f"INSERT INTO {node_runs.schema}.node_runs (id, run_id, node_id, node_type, "
+    "execution_index, status, attempt, input_context, output) VALUES (%(id)s, %(run_id)s, "
+    "%(node_id)s, %(node_type)s, %(execution_index)s, %(status)s, %(attempt)s, "
+    "%(input_context)s, %(output)s)"
+)
+_NODE_RUN_JSON = frozenset(c.name for c in node_runs.c if isinstance(c.type, JSONB))
+"""Node-run columns whose values are sent as ``jsonb`` (``None`` as JSON null, as before)."""
+_UPDATE_NODE_RUN: dict[tuple[str, ...], str] = {}
+"""Node-run update statements by the columns they set (a handful of shapes)."""
 MAX_RETRY_DELAY_MS = 300_000
 """Longest wait between two attempts, whatever the backoff and attempt number."""
 
@@ -120,7 +143,6 @@ class RunCoordinator:
         self._db = persistence.database
         self._store = persistence.event_store
         self._outbox = persistence.outbox
-        self._inbox = persistence.inbox
         self._relay = persistence.relay
         self._flowcharts = flowcharts
         self._bus = bus
@@ -304,14 +326,10 @@ class RunCoordinator:
     async def _transaction(self, run_id: str, group: list[QueuedStep]) -> None:
         writer: RunWriter | None = None
         async with self._db.transaction() as conn:
-            claimed = [
-                step
-                for step in group
-                if await self._inbox.claim(conn, step.inbox_scope, step.envelope.idempotency_key)
-            ]
-            if not claimed:
+            claimed, row = await self._claim_and_lock(conn, run_id, group)
+            if not claimed or row is None:
                 return
-            loaded = await self.lock_run(conn, run_id, Trace.caused_by(claimed[0].envelope))
+            loaded = await self._load(conn, row, Trace.caused_by(claimed[0].envelope))
             if loaded is None:
                 return
             writer, graph, meta = loaded
@@ -322,6 +340,36 @@ class RunCoordinator:
                 await step.body(writer, graph, meta)
             pending = await writer.flush()
         await self.after_commit(writer, pending)
+
+    @staticmethod
+    async def _claim_and_lock(
+        conn: AsyncConnection, run_id: str, group: list[QueuedStep]
+    ) -> tuple[list[QueuedStep], Any]:
+        """Claim the group's messages in the inbox and lock the run row, in one statement.
+
+        Returns:
+            The steps whose message was claimed now (a message that appears twice in the
+            group counts once), and the locked run row (``None`` when the run is missing).
+        """
+        unique: dict[tuple[str, str], QueuedStep] = {}
+        for step in group:
+            unique.setdefault((step.inbox_scope, step.envelope.idempotency_key), step)
+        driver = await driver_connection(conn)
+        async with driver.cursor(row_factory=namedtuple_row) as cursor:
+            await cursor.execute(
+                _CLAIM_AND_LOCK,
+                {
+                    "consumers": [scope for scope, _ in unique],
+                    "message_ids": [key for _, key in unique],
+                    "run_id": run_id,
+                },
+            )
+            row: Any = await cursor.fetchone()
+        if row is None:
+            # the run is missing: the claims stand (nothing to do for these messages ever)
+            return list(unique.values()), None
+        keys = {tuple(k.split(_KEY_SEPARATOR, 1)) for k in row.claimed_keys or []}
+        return [step for key, step in unique.items() if key in keys], row
 
     async def after_commit(self, writer: RunWriter, pending: list[PendingMessage]) -> None:
         """Publish what a committed step queued, stop cancelled work, wake for its timers."""
@@ -367,20 +415,22 @@ class RunCoordinator:
             if isinstance(node, _INLINE) and writer.current_status not in _HOLDING
             else None
         )
-        await writer.conn.execute(
-            sa.insert(node_runs).values(
-                id=node_run_id,
-                run_id=writer.run_id,
-                node_id=node.id,
-                node_type=node_type,
-                execution_index=activation.execution_index,
-                status=NodeRunStatus.QUEUED.value
+        driver = await driver_connection(writer.conn)
+        await driver.execute(
+            _INSERT_NODE_RUN,
+            {
+                "id": node_run_id,
+                "run_id": writer.run_id,
+                "node_id": node.id,
+                "node_type": node_type,
+                "execution_index": activation.execution_index,
+                "status": NodeRunStatus.QUEUED.value
                 if inline_output is None
                 else NodeRunStatus.SUCCEEDED.value,
-                attempt=0 if inline_output is None else 1,
-                input_context=context,
-                output=inline_output,
-            )
+                "attempt": 0 if inline_output is None else 1,
+                "input_context": Jsonb(context),
+                "output": Jsonb(inline_output),
+            },
         )
         writer.emit(
             MessageType.NODE_QUEUED,
@@ -759,7 +809,30 @@ class RunCoordinator:
         row = (
             await conn.execute(sa.select(runs).where(runs.c.id == run_id).with_for_update())
         ).first()
-        if row is None or (row.status in _TERMINAL_RUN and not terminal_too):
+        if row is None:
+            return None
+        return await self._load(
+            conn,
+            row,
+            trace,
+            causation_id=causation_id,
+            request_id=request_id,
+            terminal_too=terminal_too,
+        )
+
+    async def _load(
+        self,
+        conn: AsyncConnection,
+        row: Any,
+        trace: Trace | None = None,
+        *,
+        causation_id: str | None = None,
+        request_id: str | None = None,
+        terminal_too: bool = False,
+    ) -> tuple[RunWriter, FlowchartGraph, dict[str, Any]] | None:
+        """The writer, graph and metadata of a locked run row (see :meth:`lock_run`)."""
+        run_id = row.id
+        if row.status in _TERMINAL_RUN and not terminal_too:
             return None
         if trace is None:
             trace = Trace(
@@ -801,9 +874,18 @@ class RunCoordinator:
     async def update_node_run(conn: AsyncConnection, node_run_id: str, **values: Any) -> None:
         """Update one node run's projection columns."""
         values["updated_at"] = _now()
-        await conn.execute(
-            sa.update(node_runs).where(node_runs.c.id == node_run_id).values(**values)
-        )
+        columns = tuple(sorted(values))
+        statement = _UPDATE_NODE_RUN.get(columns)
+        if statement is None:
+            assignments = ", ".join(f"{name} = %({name})s" for name in columns)
+            statement = f"UPDATE {node_runs.schema}.node_runs SET {assignments} WHERE id = %(id)s"
+            _UPDATE_NODE_RUN[columns] = statement
+        params = {
+            name: Jsonb(value) if name in _NODE_RUN_JSON else value
+            for name, value in values.items()
+        }
+        driver = await driver_connection(conn)
+        await driver.execute(statement, {**params, "id": node_run_id})
 
 
 def is_running(writer: RunWriter, row: Any, node_run_id: str, attempt: int) -> bool:

@@ -13,6 +13,7 @@ from llmctl_contracts import MessageKind, MessageType, encode, subjects
 from llmctl_contracts.events import RunControlled
 from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.store import NewEvent, Outbox, PendingMessage, PostgresEventStore
+from llmctl_libs.store.driver import driver_connection
 from llmctl_libs.store.outbox import OutboxMessage
 
 from .artifacts import ArtifactPatches
@@ -20,6 +21,12 @@ from .engine import FlowchartGraph, RunState, evolve
 from .tables import runs
 
 __all__ = ["RunWriter"]
+
+_SAVE_PROGRESS = (
+    f"UPDATE {runs.schema}.runs SET state = %(state)s, last_sequence = %(last_sequence)s, "
+    "node_executions = %(node_executions)s, updated_at = %(updated_at)s WHERE id = %(id)s"
+)
+"""Saves a step's state and sequence when the run's status and outcome stay as they are."""
 
 
 class RunWriter:
@@ -183,6 +190,17 @@ class RunWriter:
             "node_executions": self.state.node_executions,
             "updated_at": datetime.now(UTC),
         }
+        if (
+            self.status is None
+            and self.error is None
+            and self.outcome is None
+            and not (self.run_values)
+        ):
+            # the common step: a fixed statement straight on the driver (see store.driver)
+            driver = await driver_connection(self.conn)
+            await driver.execute(_SAVE_PROGRESS, {"id": self.run_id, **values})
+            await self.artifacts.flush(self.conn, self.trace)
+            return pending
         if self.status is not None:
             values["status"] = self.status
         if self.error is not None:

@@ -20,9 +20,7 @@ class RouteHandler:
 
     def __init__(self, persistence: Persistence) -> None:
         self._db = persistence.database
-        self._store = persistence.event_store
-        self._outbox = persistence.outbox
-        self._inbox = persistence.inbox
+        self._once = persistence.once
         self._relay = persistence.relay
 
     async def __call__(self, envelope: Envelope) -> None:
@@ -54,23 +52,21 @@ class RouteHandler:
             sequence=1,
         )
         body = encode(event)
-        async with self._db.transaction() as conn:
-            if not await self._inbox.claim(conn, "router.route", envelope.idempotency_key):
-                return
-            # The command's idempotency key names the routing request, so the inbox claim
-            # above already guarantees one decision per request.
-            await self._store.append(
-                conn,
-                request_key,
-                0,
-                [NewEvent(event.event_id, event.type, event.version, body, key)],
-            )
-            pending = await self._outbox.add(
-                conn,
-                [
-                    OutboxMessage(
-                        subject=subjects.route_event(envelope.run_id or "-"), msg_id=key, body=body
-                    )
-                ],
-            )
-        self._relay.enqueue(pending)
+        # The command's idempotency key names the routing request, so the inbox claim
+        # guarantees one decision per request; claim, event and announcement are written in
+        # one statement (one round trip, one commit).
+        pending = await self._once.record(
+            self._db,
+            consumer="router.route",
+            message_id=envelope.idempotency_key,
+            stream_id=request_key,
+            expected_version=0,
+            events=[NewEvent(event.event_id, event.type, event.version, body, key)],
+            messages=[
+                OutboxMessage(
+                    subject=subjects.route_event(envelope.run_id or "-"), msg_id=key, body=body
+                )
+            ],
+        )
+        if pending is not None:
+            self._relay.enqueue(pending)
