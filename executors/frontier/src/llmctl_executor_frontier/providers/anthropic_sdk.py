@@ -17,9 +17,8 @@ from typing import Any
 
 import anthropic
 
-from llmctl_libs.credentials import read_credential
-
 from .base import Completion, CompletionRequest, ProviderAdapter, ProviderUnavailable
+from .clients import ClientsByCredential
 
 __all__ = ["DEFAULT_MAX_TOKENS", "NODE_OUTPUT_TOOL", "AnthropicAdapter", "anthropic_arguments"]
 
@@ -82,24 +81,15 @@ class AnthropicAdapter(ProviderAdapter):
     """Messages API; the node output is a forced tool's input or the JSON reply text."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str | None, str | None], anthropic.AsyncAnthropic] = {}
-
-    def _client(self, base_url: str | None, api_key_ref: str | None) -> anthropic.AsyncAnthropic:
-        key = (base_url, api_key_ref)
-        client = self._clients.get(key)
-        if client is None:
-            api_key = read_credential(api_key_ref)
-            if not api_key:
-                raise ProviderUnavailable(
-                    f"credential reference {api_key_ref!r} is not set in the executor environment"
-                )
-            client = anthropic.AsyncAnthropic(base_url=base_url, api_key=api_key, max_retries=1)
-            self._clients[key] = client
-        return client
+        self._clients = ClientsByCredential(
+            lambda base_url, api_key: anthropic.AsyncAnthropic(
+                base_url=base_url, api_key=api_key, max_retries=1
+            )
+        )
 
     async def complete(self, request: CompletionRequest) -> Completion:
         model = request.model
-        client = self._client(model.base_url, model.api_key_ref)
+        client = self._clients.get(model.base_url, model.api_key_ref)
         try:
             message = await client.messages.create(
                 **anthropic_arguments(request), timeout=request.timeout_seconds

@@ -6,9 +6,8 @@ from typing import Any
 
 import openai
 
-from llmctl_libs.credentials import read_credential
-
 from .base import Completion, CompletionRequest, ProviderAdapter, ProviderUnavailable
+from .clients import ClientsByCredential
 
 __all__ = ["OpenAIAdapter"]
 
@@ -17,24 +16,15 @@ class OpenAIAdapter(ProviderAdapter):
     """Chat Completions with ``response_format`` JSON Schema for structured output."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[str | None, str | None], openai.AsyncOpenAI] = {}
-
-    def _client(self, base_url: str | None, api_key_ref: str | None) -> openai.AsyncOpenAI:
-        key = (base_url, api_key_ref)
-        client = self._clients.get(key)
-        if client is None:
-            api_key = read_credential(api_key_ref)
-            if not api_key:
-                raise ProviderUnavailable(
-                    f"credential reference {api_key_ref!r} is not set in the executor environment"
-                )
-            client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=1)
-            self._clients[key] = client
-        return client
+        self._clients = ClientsByCredential(
+            lambda base_url, api_key: openai.AsyncOpenAI(
+                base_url=base_url, api_key=api_key, max_retries=1
+            )
+        )
 
     async def complete(self, request: CompletionRequest) -> Completion:
         model = request.model
-        client = self._client(model.base_url, model.api_key_ref)
+        client = self._clients.get(model.base_url, model.api_key_ref)
         kwargs: dict[str, Any] = {}
         if request.json_schema is not None:
             kwargs["response_format"] = {
