@@ -84,10 +84,16 @@ class RunControlled(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class NodeCancelRequested(msgspec.Struct, frozen=True, kw_only=True):
-    """Workers should stop executing ``node_run_ids`` (best effort; results are ignored)."""
+    """Workers should stop executing ``node_run_ids`` (best effort; results are ignored).
+
+    ``attempts`` names the attempt to stop per node run: a worker running another attempt of
+    that node run (a retry or a re-queue dispatched after this notice was decided) keeps it.
+    A node run missing from ``attempts`` is stopped whatever its attempt.
+    """
 
     run_id: str
     node_run_ids: list[str]
+    attempts: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class RunStarted(msgspec.Struct, frozen=True, kw_only=True):

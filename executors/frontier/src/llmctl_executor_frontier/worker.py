@@ -35,14 +35,18 @@ class FrontierWorker:
         self._bus = bus
         self._providers = providers or ProviderRegistry()
         self._worker_id = f"frontier-{os.getpid()}"
-        self._running: dict[str, asyncio.Task[TaskOutcome]] = {}
+        self._running: dict[str, tuple[int, asyncio.Task[TaskOutcome]]] = {}
 
     async def cancel(self, body: bytes) -> None:
-        """Stop the node runs named in a cancel notice, if this process is running them."""
+        """Stop the attempts named in a cancel notice, if this process is running them (a
+        later attempt of the same node run, e.g. a retry dispatched meanwhile, keeps going)."""
         notice = decode_strict(body, NodeCancelRequested, what="cancel notice")
         for node_run_id in notice.node_run_ids:
-            task = self._running.get(node_run_id)
-            if task is not None:
+            running = self._running.get(node_run_id)
+            if running is None:
+                continue
+            attempt, task = running
+            if notice.attempts.get(node_run_id, attempt) == attempt:
                 task.cancel()
 
     async def _execute(self, command: ExecuteNode) -> TaskOutcome:
@@ -53,7 +57,7 @@ class FrontierWorker:
         command = decode_payload(envelope, ExecuteNode)
         started = time.time()
         execution = asyncio.create_task(self._execute(command))
-        self._running[command.node_run_id] = execution
+        self._running[command.node_run_id] = (command.attempt, execution)
         try:
             async with asyncio.timeout(command.timeout_seconds):
                 outcome = await asyncio.shield(execution)
@@ -91,7 +95,8 @@ class FrontierWorker:
                 started,
             )
         finally:
-            self._running.pop(command.node_run_id, None)
+            if self._running.get(command.node_run_id, (0, None))[1] is execution:
+                del self._running[command.node_run_id]
         await publish_execution_report(self._bus, envelope, report)
 
     async def _resolve(self, command: ExecuteNode) -> ModelBinding:

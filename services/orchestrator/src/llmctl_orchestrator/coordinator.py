@@ -705,11 +705,15 @@ class RunCoordinator:
                 node_runs.c.status.in_([NodeRunStatus.QUEUED.value, *sorted(_RUNNING_NODE)]),
             )
             .values(status=NodeRunStatus.CANCELLED.value, updated_at=_now())
-            .returning(node_runs.c.id)
+            .returning(node_runs.c.id, node_runs.c.attempt)
         )
-        cancelled = sorted(result.scalars())
-        writer.stop_node_runs.extend(r for r in cancelled if r in state.in_flight)
-        return cancelled
+        attempts = {row.id: row.attempt for row in result}
+        writer.stop_node_runs.update(
+            (node_run_id, attempt)
+            for node_run_id, attempt in attempts.items()
+            if node_run_id in state.in_flight
+        )
+        return sorted(attempts)
 
     async def _maybe_complete(self, writer: RunWriter) -> None:
         reason = completion(writer.state)

@@ -16,8 +16,11 @@ def worker_for(node: Node) -> str:
     return executor_class if isinstance(executor_class, str) else "toolhub"
 
 
-async def tell_workers_to_stop(bus: Bus, run_id: str, node_run_ids: list[str]) -> None:
-    """Best-effort broadcast: workers running these node runs stop them."""
-    if node_run_ids:
-        notice = NodeCancelRequested(run_id=run_id, node_run_ids=node_run_ids)
+async def tell_workers_to_stop(bus: Bus, run_id: str, attempts: dict[str, int]) -> None:
+    """Best-effort broadcast: workers running these attempts (node run id -> attempt) stop
+    them; a later attempt of the same node run is left alone."""
+    if attempts:
+        notice = NodeCancelRequested(
+            run_id=run_id, node_run_ids=sorted(attempts), attempts=dict(attempts)
+        )
         await bus.nc.publish(subjects.cancel_broadcast(), encode(notice))

@@ -38,7 +38,8 @@ class RunWriter:
     ``UNIQUE(stream_id, version)`` would still catch a second writer.
 
     Attributes:
-        stop_node_runs: node runs whose workers must be told to stop once this commits.
+        stop_node_runs: attempts (node run id -> attempt) whose workers must be told to stop
+            once this commits.
         wake_at: earliest timer this transaction scheduled (the local sweeper wakes for it).
         run_values: extra columns of the run row to save (deadline, cleared error...).
         artifacts: the node-run artifact changes of this transaction (saved on flush).
@@ -66,7 +67,7 @@ class RunWriter:
         self.status: str | None = None
         self.error: dict[str, Any] | None = None
         self.outcome: dict[str, Any] | None = None
-        self.stop_node_runs: list[str] = []
+        self.stop_node_runs: dict[str, int] = {}
         self.wake_at: datetime | None = None
         self.run_values: dict[str, Any] = {}
         self.artifacts = ArtifactPatches()
