@@ -494,3 +494,45 @@ async def test_effect_and_records_commit_together(harness: Harness) -> None:
     )
     assert (retried.replayed, retried.output) == (False, {"name": "atomic", "value": 1})
     assert await harness.counter("atomic") == 1
+
+
+async def test_journal_lists_one_attempts_calls_by_index_without_replays(
+    harness: Harness,
+) -> None:
+    node_run = f"nr-{new_id()}"
+    first = harness.client.for_node_run(
+        node_run_id=node_run, run_id="r-journal", allowed_tools=["counter_add", "echo"], attempt=1
+    )
+    await first("counter_add", {"name": f"j-{node_run}"})
+    with pytest.raises(ToolCallError):
+        await first("wrong_output", {})  # refused by the allowlist: still part of the journal
+    await first("echo", {"text": "third"})
+    again = harness.client.for_node_run(
+        node_run_id=node_run, run_id="r-journal", allowed_tools=["counter_add", "echo"], attempt=1
+    )
+    assert (await again("counter_add", {"name": f"j-{node_run}"}))[
+        "value"
+    ] == 1  # a replay, not a second add
+    tenth = harness.client.for_node_run(
+        node_run_id=node_run, run_id="r-journal", allowed_tools=["echo"], attempt=10
+    )
+    await tenth("echo", {"text": "attempt ten"})  # "<nr>:10:0" must not match attempt 1
+
+    journal = await harness.client.journal(node_run_id=node_run, attempt=1)
+    assert [(r.call_index, r.tool, r.status, r.replayed) for r in journal] == [
+        (0, "counter_add", ToolStatus.SUCCESS, False),
+        (1, "wrong_output", ToolStatus.ERROR, False),
+        (2, "echo", ToolStatus.SUCCESS, False),
+    ]
+    assert journal[0].arguments == {"name": f"j-{node_run}"}
+    assert journal[2].output == {"text": "third"}
+    [only] = await harness.client.journal(node_run_id=node_run, attempt=10)
+    assert only.output == {"text": "attempt ten"}
+    assert await harness.client.journal(node_run_id="nr-none", attempt=1) == []
+
+
+async def test_journal_request_is_validated(harness: Harness) -> None:
+    with pytest.raises(RpcError) as refused:
+        await harness.client.journal(node_run_id="nr", attempt=0)
+    assert refused.value.body.code is ErrorCode.VALIDATION_FAILED
+    assert refused.value.body.details[0].field == "$.attempt"

@@ -44,12 +44,18 @@ PROVIDER_KEY = "e2e-provider-key"
 
 @dataclass
 class Gate:
-    """Holds demo-model completions until released; records that one arrived."""
+    """Holds demo-model completions until released; records that one arrived.
+
+    ``holds`` chooses which request bodies the closed gate holds (default: all of them).
+    """
 
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     open: asyncio.Event = field(default_factory=asyncio.Event)
+    holds: Callable[[dict[str, Any]], bool] = lambda body: True
 
     async def __call__(self, body: dict[str, Any]) -> None:
+        if not self.holds(body):
+            return
         self.arrived.set()
         await self.open.wait()
 

@@ -186,7 +186,9 @@ class TaskNode(_NodeBase, tag="task", frozen=True):
         agent_id: Agent whose role/skills compose the system prompt.
         additional_prompt: Extra per-node instructions appended to the prompt.
         mcp_server_ids: MCP servers the node may use.
-        tool_allowlist: Tool names the node may call (enforced by the tool layer).
+        tool_allowlist: Tool names the node may call (enforced by the tool layer). A
+            non-empty list offers those tools to the model (function calling).
+        max_tool_rounds: Model turns that may ask for tools before the node fails.
         schema_retry_attempts: Re-prompts with validation errors before failing.
         executor_class: Executor class that runs the node.
     """
@@ -198,6 +200,7 @@ class TaskNode(_NodeBase, tag="task", frozen=True):
     additional_prompt: str | None = None
     mcp_server_ids: list[str] = msgspec.field(default_factory=list)
     tool_allowlist: list[str] = msgspec.field(default_factory=list)
+    max_tool_rounds: Annotated[int, msgspec.Meta(ge=1, le=50)] = 10
     schema_retry_attempts: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
     executor_class: Literal["frontier", "vllm"] = "frontier"
 

@@ -22,6 +22,7 @@ __all__ = [
     "run_event",
     "run_events",
     "tool_call",
+    "tool_journal",
     "tool_list",
 ]
 
@@ -113,3 +114,9 @@ def tool_call(service: str = "toolhub") -> str:
 def tool_list(service: str = "toolhub") -> str:
     """Request/reply subject listing ``service``'s tools (``ListTools``)."""
     return rpc(service, "tool.list")
+
+
+def tool_journal(service: str = "toolhub") -> str:
+    """Request/reply subject reading the calls one node-run attempt already made
+    (``ToolJournalRequest``), so a redelivered agent loop resumes instead of calling again."""
+    return rpc(service, "tool.journal")

@@ -21,6 +21,7 @@ __all__ = [
     "ToolCallResult",
     "ToolCaller",
     "ToolDescriptor",
+    "ToolJournalRequest",
     "ToolStatus",
 ]
 
@@ -191,3 +192,21 @@ class ListTools(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
     domain: str | None = None
     all_versions: bool = False
+
+
+class ToolJournalRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Read the calls one node-run attempt has made so far (answered with
+    ``list[ToolCallRecord]``: per call index, the latest record that ran or was refused, not
+    replays, in index order).
+
+    A task node's agent loop that is executed again (its command redelivered after a crash)
+    rebuilds its conversation from this journal and goes on from the next call index, so no
+    call is made twice and the model does not start over.
+
+    Attributes:
+        node_run_id: The node run.
+        attempt: The attempt (its calls' keys are ``"<node_run_id>:<attempt>:<index>"``).
+    """
+
+    node_run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    attempt: Annotated[int, msgspec.Meta(ge=1)]

@@ -15,7 +15,7 @@ _SYSTEM = (
 )
 
 
-def compose_messages(node: TaskNode, context: dict[str, Any]) -> list[dict[str, str]]:
+def compose_messages(node: TaskNode, context: dict[str, Any]) -> list[dict[str, Any]]:
     """System + user messages for one task node run."""
     system = _SYSTEM
     if node.output_schema is not None:
@@ -32,7 +32,7 @@ def compose_messages(node: TaskNode, context: dict[str, Any]) -> list[dict[str, 
     return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
-def repair_message(errors: list[str]) -> dict[str, str]:
+def repair_message(errors: list[str]) -> dict[str, Any]:
     """The re-prompt sent after an output failed schema validation."""
     listed = "\n".join(f"- {e}" for e in errors[:20])
     return {

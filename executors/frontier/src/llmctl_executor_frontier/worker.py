@@ -21,7 +21,9 @@ from llmctl_contracts.rpc import ResolveModel
 from llmctl_libs.bus import Bus
 from llmctl_libs.reports import publish_execution_report
 from llmctl_libs.rpc import RpcError, call
+from llmctl_libs.tools import ToolClient
 
+from .node_tools import open_node_tools
 from .providers import ProviderRegistry
 from .task import TaskFailure, TaskOutcome, run_task
 
@@ -29,11 +31,13 @@ __all__ = ["FrontierWorker"]
 
 
 class FrontierWorker:
-    """Executes task nodes and publishes ``node.executed`` reports (no database access)."""
+    """Executes task nodes and publishes ``node.executed`` reports (no database access; tool
+    calls go to toolhub)."""
 
     def __init__(self, bus: Bus, providers: ProviderRegistry | None = None) -> None:
         self._bus = bus
         self._providers = providers or ProviderRegistry()
+        self._tools = ToolClient(bus)
         self._worker_id = f"frontier-{os.getpid()}"
         self._running: dict[str, tuple[int, asyncio.Task[TaskOutcome]]] = {}
 
@@ -49,14 +53,21 @@ class FrontierWorker:
             if notice.attempts.get(node_run_id, attempt) == attempt:
                 task.cancel()
 
-    async def _execute(self, command: ExecuteNode) -> TaskOutcome:
+    async def _execute(self, command: ExecuteNode, envelope: Envelope) -> TaskOutcome:
         model = await self._resolve(command)
-        return await run_task(command, model, self._providers)
+        tools = await open_node_tools(
+            self._tools,
+            command,
+            run_id=envelope.run_id or "",
+            request_id=envelope.request_id,
+            correlation_id=envelope.correlation_id,
+        )
+        return await run_task(command, model, self._providers, tools)
 
     async def __call__(self, envelope: Envelope) -> None:
         command = decode_payload(envelope, ExecuteNode)
         started = time.time()
-        execution = asyncio.create_task(self._execute(command))
+        execution = asyncio.create_task(self._execute(command, envelope))
         self._running[command.node_run_id] = (command.attempt, execution)
         try:
             async with asyncio.timeout(command.timeout_seconds):

@@ -4,6 +4,9 @@ Structured output: a forced tool (``tool_choice: {type: tool, name}``) is answer
 ``tool_use`` block whose ``input`` is an example of the tool's ``input_schema``;
 ``output_config.format`` (``json_schema``) is answered with an example document as text.
 Extended thinking (``thinking.type: enabled``) adds a ``thinking`` block first.
+``tool_choice: {type: any}`` is answered with the tool named ``node_output`` when it is
+offered (the executor's structured-output tool), else the first tool. Directed tool calls
+(``[demo:call]``, see :mod:`._wire`) come first, as ``tool_use`` blocks.
 """
 
 from __future__ import annotations
@@ -13,9 +16,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from llmctl_infra.demo_llm._completion import RequestError
 from llmctl_infra.demo_llm._schema import example_for_schema
-from llmctl_infra.demo_llm._wire import INVALID_TEXT_ANSWER, text_of, tokens, wants_invalid_answer
+from llmctl_infra.demo_llm._wire import (
+    INVALID_TEXT_ANSWER,
+    RequestError,
+    pending_tool_calls,
+    text_of,
+    tokens,
+    wants_invalid_answer,
+    with_tool_results,
+)
 
 __all__ = ["build_message"]
 
@@ -28,6 +38,10 @@ def _forced_tool(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     if not isinstance(tools, list) or not tools:
         raise RequestError("tool_choice forces a tool but no tools are given", "tools")
     name = choice.get("name")
+    if name is None and any(
+        isinstance(t, Mapping) and t.get("name") == "node_output" for t in tools
+    ):
+        name = "node_output"
     for tool in tools:
         if isinstance(tool, Mapping) and (name is None or tool.get("name") == name):
             schema = tool.get("input_schema")
@@ -51,6 +65,19 @@ def _output_format(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return fmt
 
 
+def _tool_results(messages: list[Mapping[str, Any]]) -> list[Any]:
+    results: list[Any] = []
+    for message in messages:
+        content = message.get("content")
+        if message.get("role") == "user" and isinstance(content, list):
+            results.extend(
+                block.get("content")
+                for block in content
+                if isinstance(block, Mapping) and block.get("type") == "tool_result"
+            )
+    return results
+
+
 def build_message(body: Mapping[str, Any]) -> dict[str, Any]:
     """Return an Anthropic ``message`` object for a Messages API request body.
 
@@ -70,8 +97,10 @@ def build_message(body: Mapping[str, Any]) -> dict[str, Any]:
         raise RequestError("messages: must be a non-empty array", "messages")
     if not all(isinstance(m, Mapping) and m.get("role") in ("user", "assistant") for m in messages):
         raise RequestError("messages: each message needs role user or assistant", "messages")
-    user_texts = [text_of(m.get("content")) for m in messages if m["role"] == "user"]
+    user_texts = [t for m in messages if m["role"] == "user" if (t := text_of(m.get("content")))]
     invalid = wants_invalid_answer(user_texts, any(m["role"] == "assistant" for m in messages))
+    results = _tool_results(messages)
+    pending = pending_tool_calls(user_texts, bool(body.get("tools")), len(results))
     content: list[dict[str, Any]] = []
     thinking = body.get("thinking")
     if isinstance(thinking, Mapping) and thinking.get("type") == "enabled":
@@ -81,7 +110,19 @@ def build_message(body: Mapping[str, Any]) -> dict[str, Any]:
     tool = _forced_tool(body)
     fmt = _output_format(body)
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    if tool is not None:
+    if pending:
+        content.extend(
+            {
+                "type": "tool_use",
+                "id": f"toolu_demo_{len(results) + i}",
+                "name": name,
+                "input": arguments,
+            }
+            for i, (name, arguments) in enumerate(pending)
+        )
+        answer = json.dumps([name for name, _ in pending])
+        stop_reason = "tool_use"
+    elif tool is not None:
         example = {} if invalid else example_for_schema(tool["input_schema"])
         content.append(
             {
@@ -99,7 +140,9 @@ def build_message(body: Mapping[str, Any]) -> dict[str, Any]:
         elif fmt is not None:
             answer = json.dumps(example_for_schema(fmt["schema"]))
         else:
-            answer = f"Offline demo model reply to: {user_texts[-1] if user_texts else ''}"
+            answer = with_tool_results(
+                f"Offline demo model reply to: {user_texts[-1] if user_texts else ''}", results
+            )
         content.append({"type": "text", "text": answer})
         stop_reason = "end_turn"
     prompt = " ".join([text_of(body.get("system")), *(text_of(m.get("content")) for m in messages)])

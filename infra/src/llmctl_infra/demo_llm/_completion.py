@@ -9,18 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmctl_infra.demo_llm._schema import example_for_schema
+from llmctl_infra.demo_llm._wire import RequestError, pending_tool_calls, with_tool_results
 
 __all__ = ["DEMO_MODEL", "RequestError", "build_completion", "completion_content"]
 
 DEMO_MODEL = "offline-demo"
-
-
-class RequestError(ValueError):
-    """The request body is not a valid chat completion request."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 def _text_of(content: Any) -> str:
@@ -65,7 +58,26 @@ def completion_content(body: Mapping[str, Any]) -> str:
         return json.dumps({"answer": "demo", "prompt": prompt})
     if kind != "text":
         raise RequestError(f"unsupported response_format: {response_format!r}", "response_format")
-    return f"Offline demo model reply to: {prompt}"
+    results = [_text_of(m.get("content")) for m in messages if m.get("role") == "tool"]
+    return with_tool_results(f"Offline demo model reply to: {prompt}", results)
+
+
+def _tool_calls(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return []
+    messages = [m for m in messages if isinstance(m, Mapping)]
+    answered = sum(1 for m in messages if m.get("role") == "tool")
+    user_texts = [_text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+    pending = pending_tool_calls(user_texts, bool(body.get("tools")), answered)
+    return [
+        {
+            "id": f"call_demo_{answered + i}",
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)},
+        }
+        for i, (name, arguments) in enumerate(pending)
+    ]
 
 
 def _tokens(text: str) -> int:
@@ -83,7 +95,11 @@ def build_completion(body: Mapping[str, Any]) -> dict[str, Any]:
         raise RequestError("model is required", "model")
     if body.get("stream"):
         raise RequestError("the offline demo model does not stream", "stream")
-    content = completion_content(body)
+    calls = _tool_calls(body)
+    content = "" if calls else completion_content(body)
+    message: dict[str, Any] = {"role": "assistant", "content": content or None, "refusal": None}
+    if calls:
+        message["tool_calls"] = calls
     prompt_text = " ".join(_text_of(m.get("content")) for m in body["messages"])
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
     prompt_tokens, completion_tokens = _tokens(prompt_text), _tokens(content)
@@ -96,9 +112,9 @@ def build_completion(body: Mapping[str, Any]) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": content, "refusal": None},
+                "message": message,
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": "tool_calls" if calls else "stop",
             }
         ],
         "usage": {

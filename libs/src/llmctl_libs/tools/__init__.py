@@ -7,7 +7,7 @@ retries, audit records), served on the bus by :func:`serve_tools` and called thr
 """
 
 from .client import ToolClient
-from .invoker import Invoke, NodeRunTools, ToolCallError
+from .invoker import Invoke, NodeRunTools, ToolCallError, node_run_key_prefix
 from .registry import ToolRegistry, describe
 from .renderings import render_anthropic, render_gemini, render_openai
 from .runtime import ToolRuntime
@@ -32,6 +32,7 @@ __all__ = [
     "ToolRuntime",
     "ToolSpec",
     "describe",
+    "node_run_key_prefix",
     "render_anthropic",
     "render_gemini",
     "render_openai",

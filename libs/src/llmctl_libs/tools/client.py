@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from llmctl_contracts import subjects
-from llmctl_contracts.tools import ListTools, ToolCallRequest, ToolCallResult, ToolDescriptor
+from llmctl_contracts.tools import (
+    ListTools,
+    ToolCallRecord,
+    ToolCallRequest,
+    ToolCallResult,
+    ToolDescriptor,
+    ToolJournalRequest,
+)
 
 from ..bus import Bus
 from ..rpc import call
@@ -46,5 +53,15 @@ class ToolClient(NodeRunInvokers):
             subjects.tool_list(self._service),
             ListTools(domain=domain, all_versions=all_versions),
             list[ToolDescriptor],
+            timeout=self._timeout,
+        )
+
+    async def journal(self, *, node_run_id: str, attempt: int) -> list[ToolCallRecord]:
+        """The calls one node-run attempt already made (per call index, in index order)."""
+        return await call(
+            self._bus,
+            subjects.tool_journal(self._service),
+            ToolJournalRequest(node_run_id=node_run_id, attempt=attempt),
+            list[ToolCallRecord],
             timeout=self._timeout,
         )

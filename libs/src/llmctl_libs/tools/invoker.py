@@ -11,10 +11,16 @@ from llmctl_contracts.tools import ToolCaller, ToolCallRequest, ToolCallResult, 
 
 from ..rpc import RpcError
 
-__all__ = ["Invoke", "NodeRunInvokers", "NodeRunTools", "ToolCallError"]
+__all__ = ["Invoke", "NodeRunInvokers", "NodeRunTools", "ToolCallError", "node_run_key_prefix"]
 
 Invoke = Callable[[ToolCallRequest], Awaitable[ToolCallResult]]
 """Runs one call: :meth:`ToolRuntime.invoke` in process, :meth:`ToolClient.invoke` over NATS."""
+
+
+def node_run_key_prefix(node_run_id: str, attempt: int | None) -> str:
+    """The idempotency key prefix of a node run's calls (``"<node_run_id>:<attempt>"`` for one
+    attempt); call ``i``'s key is ``"<prefix>:<i>"``."""
+    return node_run_id if attempt is None else f"{node_run_id}:{attempt}"
 
 
 class ToolCallError(Exception):
@@ -63,7 +69,7 @@ class NodeRunTools:
         self._request_id = request_id
         self._correlation_id = correlation_id
         self._next = start_index
-        self._key_prefix = node_run_id if attempt is None else f"{node_run_id}:{attempt}"
+        self._key_prefix = node_run_key_prefix(node_run_id, attempt)
         self.results: list[ToolCallResult] = []
 
     @property

@@ -20,6 +20,7 @@ from llmctl_contracts.tools import (
     ToolCallRecord,
     ToolCallRequest,
     ToolCallResult,
+    ToolJournalRequest,
     ToolStatus,
 )
 
@@ -27,7 +28,7 @@ from ..ids import new_id
 from ..rpc import RpcError
 from ..store import Database
 from ..store.idempotency import request_fingerprint
-from .invoker import NodeRunInvokers
+from .invoker import NodeRunInvokers, node_run_key_prefix
 from .registry import ToolRegistry
 from .spec import RETRYABLE_CODES, ToolContext, ToolError, ToolSpec
 from .store import ToolCallStore
@@ -64,6 +65,18 @@ class ToolRuntime(NodeRunInvokers):
         self.registry = registry
         self._db = database
         self._store = store
+
+    async def journal(self, request: ToolJournalRequest) -> list[ToolCallRecord]:
+        """The calls one node-run attempt made so far (see :class:`ToolJournalRequest`); empty
+        for a database-less runtime, which keeps no records."""
+        if self._db is None or self._store is None:
+            return []
+        async with self._db.transaction() as conn:
+            return await self._store.journal(
+                conn,
+                node_run_id=request.node_run_id,
+                key_prefix=node_run_key_prefix(request.node_run_id, request.attempt) + ":",
+            )
 
     async def invoke(self, request: ToolCallRequest) -> ToolCallResult:
         """Run one call and return its result (errors are results with status ``error``)."""

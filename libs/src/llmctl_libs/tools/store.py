@@ -50,6 +50,7 @@ def tool_call_tables(metadata: sa.MetaData) -> ToolCallTables:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Index("tool_calls_run_idx", "run_id", "started_at"),
         sa.Index("tool_calls_started_idx", "started_at"),
+        sa.Index("tool_calls_node_run_idx", "node_run_id", "call_index"),
     )
     results = sa.Table(
         "tool_results",
@@ -162,6 +163,28 @@ class ToolCallStore:
             query = query.where(t.c.status == status)
         rows = await conn.execute(query.order_by(t.c.started_at, t.c.call_id).limit(limit))
         return [msgspec.convert(r.record, ToolCallRecord) for r in rows]
+
+    async def journal(
+        self, conn: AsyncConnection, *, node_run_id: str, key_prefix: str
+    ) -> list[ToolCallRecord]:
+        """The calls made under ``key_prefix`` (one node-run attempt): per call index, the
+        latest record that ran or was refused (replays left out), in index order."""
+        t = self.tables.calls
+        rows = await conn.execute(
+            sa.select(t.c.record)
+            .where(
+                t.c.node_run_id == node_run_id,
+                sa.func.starts_with(t.c.idempotency_key, key_prefix),
+                t.c.call_index.is_not(None),
+            )
+            .order_by(t.c.call_index, t.c.started_at, t.c.call_id)
+        )
+        latest: dict[int, ToolCallRecord] = {}
+        for row in rows:
+            record = msgspec.convert(row.record, ToolCallRecord)
+            if not record.replayed and record.call_index is not None:
+                latest[record.call_index] = record
+        return [latest[i] for i in sorted(latest)]
 
     async def record(self, conn: AsyncConnection, call_id: str) -> ToolCallRecord | None:
         """One audit record by id."""

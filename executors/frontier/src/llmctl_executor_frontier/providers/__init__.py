@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from .anthropic_sdk import AnthropicAdapter
-from .base import Completion, CompletionRequest, ProviderAdapter, ProviderUnavailable
+from .base import (
+    Completion,
+    CompletionRequest,
+    ProviderAdapter,
+    ProviderError,
+    ProviderUnavailable,
+    ToolCall,
+)
 from .gemini_sdk import GeminiAdapter
 from .openai_sdk import OpenAIAdapter
 from .vertex_sdk import VertexAdapter
@@ -12,8 +19,10 @@ __all__ = [
     "Completion",
     "CompletionRequest",
     "ProviderAdapter",
+    "ProviderError",
     "ProviderRegistry",
     "ProviderUnavailable",
+    "ToolCall",
 ]
 
 

@@ -5,11 +5,20 @@ node's schema, JSON Schema as is). Settings (shared with Vertex AI): ``temperatu
 ``max_output_tokens``, ``thinking_budget`` and ``include_thoughts`` -> ``thinking_config``
 (thought parts are not part of the reply text). System messages become the
 ``system_instruction``; assistant turns the ``model`` role.
+
+Tools: ``function_declarations`` (JSON Schemas as is); calls come back as ``function_call``
+parts (their thought signatures kept and sent back, as Gemini 3 requires) and results go
+back as one user turn of ``function_response`` parts (``{"output": ...}`` or
+``{"error": ...}``, the keys Gemini documents). An output schema and tools are sent together
+(Gemini 3 combines them; Gemini 2.x answers 400, which fails the attempt with the provider's
+message: give such a node no output schema, or use a Gemini 3 model).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,10 +28,19 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from llmctl_libs.credentials import read_credential
+from llmctl_libs.tools import render_gemini
 
-from .base import Completion, CompletionRequest, ProviderAdapter, ProviderUnavailable
+from .base import (
+    Completion,
+    CompletionRequest,
+    ProviderAdapter,
+    ProviderError,
+    ProviderUnavailable,
+    ToolCall,
+)
+from .conversation import arguments_object, tool_calls_of
 
-__all__ = ["GeminiAdapter", "GenaiAdapter", "generate_content_arguments"]
+__all__ = ["GeminiAdapter", "GenaiAdapter", "gemini_contents", "generate_content_arguments"]
 
 _UNAVAILABLE_STATUS = frozenset({401, 403, 404})
 
@@ -47,36 +65,99 @@ def _generation_config(request: CompletionRequest) -> types.GenerateContentConfi
         thinking["include_thoughts"] = True
     if thinking:
         config["thinking_config"] = types.ThinkingConfig(**thinking)
+    if request.tools:
+        config["tools"] = [
+            types.Tool(
+                function_declarations=[
+                    types.FunctionDeclaration(**d) for d in render_gemini(request.tools)
+                ]
+            )
+        ]
     if request.json_schema is not None:
         config["response_mime_type"] = "application/json"
         config["response_json_schema"] = request.json_schema
     return types.GenerateContentConfig(**config)
 
 
+def _model_parts(message: dict[str, Any]) -> list[types.Part]:
+    parts = [types.Part(text=message["content"])] if message.get("content") else []
+    parts.extend(
+        types.Part(
+            function_call=types.FunctionCall(
+                id=c.id, name=c.name, args=arguments_object(c.arguments)
+            ),
+            thought_signature=None if c.signature is None else base64.b64decode(c.signature),
+        )
+        for c in tool_calls_of(message)
+    )
+    return parts
+
+
+def _function_response(message: dict[str, Any]) -> types.Part:
+    result = arguments_object(message["content"])
+    return types.Part(
+        function_response=types.FunctionResponse(
+            id=message["tool_call_id"], name=message["name"], response=result
+        )
+    )
+
+
+def gemini_contents(messages: list[dict[str, Any]]) -> list[types.Content]:
+    """The neutral conversation (system messages left out) as ``Content`` turns."""
+    contents: list[types.Content] = []
+    for m in messages:
+        if m["role"] == "system":
+            continue
+        if m["role"] == "tool":
+            part = _function_response(m)
+            last = contents[-1] if contents else None
+            if last is not None and last.parts and last.parts[0].function_response is not None:
+                last.parts.append(part)
+            else:
+                contents.append(types.Content(role="user", parts=[part]))
+        elif m["role"] == "assistant":
+            contents.append(types.Content(role="model", parts=_model_parts(m)))
+        else:
+            contents.append(types.Content(role="user", parts=[types.Part(text=m["content"])]))
+    return contents
+
+
 def generate_content_arguments(request: CompletionRequest) -> dict[str, Any]:
     """The ``models.generate_content`` keyword arguments for ``request``."""
-    contents = [
-        types.Content(
-            role="model" if m["role"] == "assistant" else "user",
-            parts=[types.Part(text=m["content"])],
-        )
-        for m in request.messages
-        if m["role"] != "system"
-    ]
     return {
         "model": request.model.provider_model_id,
-        "contents": contents,
+        "contents": gemini_contents(request.messages),
         "config": _generation_config(request),
     }
 
 
-def _reply_text(response: types.GenerateContentResponse) -> str:
+def _reply_parts(response: types.GenerateContentResponse) -> list[types.Part]:
     candidates = response.candidates or []
     if not candidates or candidates[0].content is None:
-        return ""
-    return "".join(
-        part.text for part in candidates[0].content.parts or [] if part.text and not part.thought
-    )
+        return []
+    return list(candidates[0].content.parts or [])
+
+
+def _reply_text(parts: list[types.Part]) -> str:
+    return "".join(part.text for part in parts if part.text and not part.thought)
+
+
+def _reply_calls(parts: list[types.Part]) -> list[ToolCall]:
+    calls = []
+    for index, part in enumerate(parts):
+        call = part.function_call
+        if call is not None and call.name:
+            calls.append(
+                ToolCall(
+                    id=call.id or f"call_{index}",
+                    name=call.name,
+                    arguments=json.dumps(call.args or {}),
+                    signature=None
+                    if part.thought_signature is None
+                    else base64.b64encode(part.thought_signature).decode(),
+                )
+            )
+    return calls
 
 
 class GenaiAdapter(ProviderAdapter):
@@ -111,18 +192,19 @@ class GenaiAdapter(ProviderAdapter):
                 **generate_content_arguments(request)
             )
         except genai_errors.APIError as exc:
+            message = f"{model.provider} model {model.name!r}: HTTP {exc.code} {exc.status}"
             if exc.code in _UNAVAILABLE_STATUS:
-                raise ProviderUnavailable(
-                    f"{model.provider} model {model.name!r}: HTTP {exc.code} {exc.status}"
-                ) from exc
-            raise
+                raise ProviderUnavailable(message) from exc
+            raise ProviderError(f"{message} {exc.message or ''}".strip(), exc.code) from exc
         except (httpx2.ConnectError, httpx2.ConnectTimeout, ConnectionError) as exc:
             raise ProviderUnavailable(
                 f"{model.provider} model {model.name!r}: {type(exc).__name__}"
             ) from exc
         usage = response.usage_metadata
+        parts = _reply_parts(response)
         return Completion(
-            text=_reply_text(response),
+            text=_reply_text(parts),
+            tool_calls=_reply_calls(parts),
             usage={
                 "prompt_tokens": usage.prompt_token_count or 0,
                 "completion_tokens": usage.candidates_token_count or 0,

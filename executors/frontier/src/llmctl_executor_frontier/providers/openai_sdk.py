@@ -5,15 +5,44 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionMessageFunctionToolCall
 
-from .base import Completion, CompletionRequest, ProviderAdapter, ProviderUnavailable
+from llmctl_libs.tools import render_openai
+
+from .base import (
+    Completion,
+    CompletionRequest,
+    ProviderAdapter,
+    ProviderError,
+    ProviderUnavailable,
+    ToolCall,
+)
 from .clients import ClientsByCredential
 
-__all__ = ["OpenAIAdapter"]
+__all__ = ["OpenAIAdapter", "openai_messages"]
+
+
+def openai_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The neutral conversation as Chat Completions messages (without the fields the API
+    does not take)."""
+    converted: list[dict[str, Any]] = []
+    for m in messages:
+        if m["role"] == "tool":
+            m = {"role": "tool", "tool_call_id": m["tool_call_id"], "content": m["content"]}
+        elif m.get("tool_calls"):
+            m = {
+                **m,
+                "tool_calls": [
+                    {k: v for k, v in c.items() if k != "signature"} for c in m["tool_calls"]
+                ],
+            }
+        converted.append(m)
+    return converted
 
 
 class OpenAIAdapter(ProviderAdapter):
-    """Chat Completions with ``response_format`` JSON Schema for structured output."""
+    """Chat Completions with ``response_format`` JSON Schema for structured output and
+    function tools."""
 
     def __init__(self) -> None:
         self._clients = ClientsByCredential(
@@ -35,13 +64,15 @@ class OpenAIAdapter(ProviderAdapter):
                     "strict": False,
                 },
             }
+        if request.tools:
+            kwargs["tools"] = render_openai(request.tools)
         effort = model.settings.get("reasoning_effort")
         if isinstance(effort, str):
             kwargs["reasoning_effort"] = effort
         try:
             response = await client.chat.completions.create(
                 model=model.provider_model_id,
-                messages=request.messages,  # type: ignore[arg-type]
+                messages=openai_messages(request.messages),  # type: ignore[arg-type]
                 timeout=request.timeout_seconds,
                 **kwargs,
             )
@@ -49,10 +80,21 @@ class OpenAIAdapter(ProviderAdapter):
             raise ProviderUnavailable(
                 f"{model.provider} model {model.name!r}: {type(exc).__name__}"
             ) from exc
+        except openai.APIStatusError as exc:
+            raise ProviderError(
+                f"{model.provider} model {model.name!r}: HTTP {exc.status_code} {exc.message}",
+                exc.status_code,
+            ) from exc
         choice = response.choices[0]
         usage = response.usage
+        calls = [
+            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+            for c in choice.message.tool_calls or []
+            if isinstance(c, ChatCompletionMessageFunctionToolCall)
+        ]
         return Completion(
             text=choice.message.content or "",
+            tool_calls=calls,
             usage={
                 "prompt_tokens": usage.prompt_tokens,
                 "completion_tokens": usage.completion_tokens,
