@@ -176,6 +176,46 @@ async def test_config_events_flowcharts_and_other_services(api_stack: ApiStack) 
             assert error["error"]["details"][0]["field"] == field
 
 
+async def test_config_subscription_filtered_by_entity_and_id(api_stack: ApiStack) -> None:
+    """A client following some entities/ids gets only those, live and on resume; the events
+    it skips still move its position forward."""
+    api = api_stack
+    keep, drop = f"m-keep-{new_id()}", f"m-drop-{new_id()}"
+    only = {"type": "subscribe_config", "entities": ["model"], "entity_ids": [keep]}
+    async with socket(api) as ws:
+        await ws.send(json.dumps(only))
+        ack = await recv(ws)
+        assert (ack["type"], ack["entities"], ack["entity_ids"]) == (
+            "subscribed",
+            ["model"],
+            [keep],
+        )
+        start = ack["after_sequence"]
+        await publish_model_events(api, (drop, "a"), (keep, "b"), (drop, "c"), (keep, "d"))
+        data(await api.http.post("/api/v1/flowcharts", json=chart("not-a-model")), 201)
+        first, second = await recv(ws), await recv(ws)
+        assert [(f["entity_id"], f["data"]["note"]) for f in (first, second)] == [
+            (keep, "b"),
+            (keep, "d"),
+        ]
+        await assert_silent(ws)
+    async with socket(api) as ws:  # resume from the start with the same filter
+        await ws.send(json.dumps({**only, "after_sequence": start}))
+        assert (await recv(ws))["after_sequence"] == start
+        replayed = [await recv(ws), await recv(ws)]
+        assert [f["sequence"] for f in replayed] == [first["sequence"], second["sequence"]]
+        await assert_silent(ws)
+        for bad, field in [
+            ({"type": "subscribe_config", "entities": []}, "$.entities"),
+            ({"type": "subscribe_config", "entities": ["Model!"]}, "$.entities[0]"),
+            ({"type": "subscribe_config", "entity_ids": [""]}, "$.entity_ids[0]"),
+        ]:
+            await ws.send(json.dumps(bad))
+            error = await recv(ws)
+            assert error["type"] == "error"
+            assert error["error"]["details"][0]["field"] == field
+
+
 async def test_several_runs_on_one_socket(api_stack: ApiStack) -> None:
     api = api_stack
     fc = data(await api.http.post("/api/v1/flowcharts", json=chart("multi")), 201)["id"]
@@ -335,11 +375,32 @@ async def test_relay_benchmark_measures_every_frame(api_stack: ApiStack) -> None
         processes=2,
     )
     ws, raw = figures["websocket"], figures["raw_nats"]
-    assert figures["events"] == 100
+    assert (figures["events"], figures["mode"]) == (100, "broadcast")
     assert (ws["received"], ws["expected"], ws["disconnected"]) == (400, 400, 0)
     assert raw["received"] == 200  # one raw subscriber per process
     assert 0 < ws["p50_ms"] <= ws["p99_ms"] <= ws["max_ms"]
     assert 0 < raw["p50_ms"] <= raw["p99_ms"]
+
+
+async def test_partitioned_relay_benchmark_gives_each_client_its_share(
+    api_stack: ApiStack,
+) -> None:
+    """Partitioned load: each client follows only its own entity id (a filtered
+    subscription) and never sees another client's share."""
+    figures = await websocket_relay_latency(
+        api_stack.nats_url,
+        api_stack.services.gateway_url,
+        clients=3,
+        rate=100,
+        seconds=1.0,
+        processes=2,
+        partitioned=True,
+    )
+    ws, raw = figures["websocket"], figures["raw_nats"]
+    assert (figures["events"], figures["mode"]) == (100, "partitioned")
+    assert (ws["received"], ws["expected"], ws["disconnected"], ws["misrouted"]) == (100, 100, 0, 0)
+    assert (raw["received"], raw["subscribers"]) == (100, 3)  # one per client subject
+    assert 0 < ws["p50_ms"] <= ws["p99_ms"] <= ws["max_ms"]
 
 
 async def test_config_resume_within_the_gateways_history(api_stack: ApiStack) -> None:

@@ -290,19 +290,18 @@ async def run_all(
 ) -> dict[str, Any]:
     """Every figure, raw limits first; ``fanout``/``loop`` of 0 skip those workloads.
 
-    ``relay`` (keyword arguments of :func:`websocket_relay_latency`; ``None`` skips it) adds the
-    websocket relay figures; ``relay_only`` measures nothing else. ``model_list`` (``seconds``,
-    ``concurrency``, ``models``; ``None`` skips it) adds model list requests/s next to raw NATS
-    request/reply.
+    ``relay`` (keyword arguments of :func:`websocket_relay_latency`, with ``modes``, a list of
+    ``broadcast`` / ``partitioned``, instead of ``partitioned``; ``None`` skips it) adds the
+    websocket relay figures, one entry per mode; ``relay_only`` measures nothing else.
+    ``model_list`` (``seconds``, ``concurrency``, ``models``; ``None`` skips it) adds model list
+    requests/s next to raw NATS request/reply.
     """
     nats_url = state.infra["nats"].url
     database_url = state.infra["postgres"].url
     if relay_only:
         return {
             "machine": {"cpus": psutil.cpu_count(), "load_avg_1m_before": psutil.getloadavg()[0]},
-            "relay": await websocket_relay_latency(
-                nats_url, state.gateway_url or "", **(relay or {})
-            ),
+            "relay": await _relay(nats_url, state.gateway_url or "", relay or {}),
         }
     results: dict[str, Any] = {
         "machine": {
@@ -329,10 +328,21 @@ async def run_all(
         if model_list is not None:
             results["model_list"] = await _model_list(client, nats_url, **model_list)
     if relay is not None:
-        results["relay"] = await websocket_relay_latency(nats_url, state.gateway_url or "", **relay)
+        results["relay"] = await _relay(nats_url, state.gateway_url or "", relay)
     results["rss_after_mb"] = service_rss_mb(state)
     results["machine"]["load_avg_1m_after"] = psutil.getloadavg()[0]
     return results
+
+
+async def _relay(nats_url: str, gateway_url: str, relay: dict[str, Any]) -> list[dict[str, Any]]:
+    options = dict(relay)
+    modes = options.pop("modes", ["broadcast", "partitioned"])
+    return [
+        await websocket_relay_latency(
+            nats_url, gateway_url, partitioned=mode == "partitioned", **options
+        )
+        for mode in modes
+    ]
 
 
 async def _model_list(
@@ -366,7 +376,10 @@ def model_list_rows(figures: dict[str, Any]) -> list[tuple[str, str]]:
 def relay_rows(relay: dict[str, Any]) -> list[tuple[str, str]]:
     """Table rows of the websocket relay figures."""
     ws, raw = relay["websocket"], relay["raw_nats"]
-    label = f"ws relay, {relay['clients']} clients, {relay['achieved_rate']:,.0f} events/s"
+    label = (
+        f"ws relay ({relay['mode']}), {relay['clients']} clients, "
+        f"{relay['achieved_rate']:,.0f} events/s"
+    )
     return [
         (f"{label}: p50 / p99", f"{ws['p50_ms']:.2f} / {ws['p99_ms']:.2f} ms"),
         (
@@ -374,7 +387,7 @@ def relay_rows(relay: dict[str, Any]) -> list[tuple[str, str]]:
             f"{ws['received']:,}/{ws['expected']:,} ({ws['disconnected']} disconnected)",
         ),
         (
-            f"raw NATS subscriber ({raw['subscribers']}), same events: p50 / p99",
+            f"raw NATS ({relay['mode']}, {raw['subscribers']} subscribers), same events: p50 / p99",
             f"{raw['p50_ms']:.2f} / {raw['p99_ms']:.2f} ms",
         ),
     ]
@@ -383,7 +396,7 @@ def relay_rows(relay: dict[str, Any]) -> list[tuple[str, str]]:
 def table(results: dict[str, Any]) -> str:
     """A human-readable table of the figures."""
     if "raw" not in results:  # relay only
-        rows = relay_rows(results["relay"])
+        rows = [row for relay in results["relay"] for row in relay_rows(relay)]
         width = max(len(r[0]) for r in rows)
         return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
     raw, hop, conc = results["raw"], results["node_hop"], results["concurrent"]
@@ -455,7 +468,7 @@ def table(results: dict[str, Any]) -> str:
         ]
     if model_list := results.get("model_list"):
         rows += model_list_rows(model_list)
-    if relay := results.get("relay"):
+    for relay in results.get("relay") or []:
         rows += relay_rows(relay)
     for name, mb in sorted(results["rss_after_mb"].items()):
         rows.append(
@@ -471,8 +484,8 @@ def table(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``llmctl bench [--home DIR] [--chain N] [--runs N] [--run-length N] [--fanout N]
     [--loop N] [--relay-seconds S] [--relay-clients N] [--relay-rate N] [--relay-processes N]
-    [--relay-only] [--model-list-seconds S] [--model-list-clients N] [--model-list-models N]
-    [--json-out FILE]``."""
+    [--relay-mode M] [--relay-only] [--model-list-seconds S] [--model-list-clients N]
+    [--model-list-models N] [--json-out FILE]``."""
     parser = argparse.ArgumentParser(prog="llmctl bench", description=__doc__)
     parser.add_argument("--home", default=".llmctl", help="stack home of a running `llmctl up`")
     parser.add_argument("--chain", type=int, default=200, help="no-op nodes in the latency chain")
@@ -500,6 +513,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--relay-rate", type=int, default=1000, help="events/s published")
     parser.add_argument(
         "--relay-processes", type=int, default=4, help="processes the clients are spread over"
+    )
+    parser.add_argument(
+        "--relay-mode",
+        choices=["broadcast", "partitioned", "both"],
+        default="both",
+        help="broadcast: every client follows every event; partitioned: each client follows "
+        "its own share (entity_ids filter), rate events/s leave the gateway in all",
     )
     parser.add_argument(
         "--relay-only", action="store_true", help="measure the websocket relay and nothing else"
@@ -541,6 +561,9 @@ def main(argv: list[str] | None = None) -> int:
             "rate": args.relay_rate,
             "seconds": args.relay_seconds,
             "processes": args.relay_processes,
+            "modes": ["broadcast", "partitioned"]
+            if args.relay_mode == "both"
+            else [args.relay_mode],
         }
         if args.relay_seconds
         else None

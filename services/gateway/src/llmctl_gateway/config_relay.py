@@ -10,7 +10,8 @@ One :class:`ConfigHub` per gateway holds the only live subscription: each event 
 encoded once, kept in a short history, and offered to every following client without waiting
 on any of them (a client whose send queue is full is disconnected, see
 :class:`~llmctl_gateway.relay.SendQueue`). A client resuming from further back than the
-history first reads the missed events from JetStream on its own.
+history first reads the missed events from JetStream on its own. A client may follow only some
+entities or entity ids (:class:`ConfigFilter`); the events it skips still advance its position.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import msgspec
 from nats.aio.msg import Msg
@@ -34,7 +36,9 @@ from .relay import ClientTooSlow, SendQueue
 
 __all__ = [
     "CONFIG_TOPIC",
+    "ConfigFilter",
     "ConfigHub",
+    "ConfigItem",
     "ConfigRelay",
     "config_frame",
     "parse_config_subject",
@@ -54,8 +58,33 @@ CATCH_UP_IDLE = 0.5
 
 _PREFIX = "llmctl.evt.config."
 
-Deliver = Callable[[int, str | None], None]
-"""Takes one event (stream sequence, encoded frame or ``None`` when unusable); never blocks."""
+
+class ConfigItem(NamedTuple):
+    """One usable config event: its entity, entity id and encoded frame."""
+
+    entity: str
+    entity_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFilter:
+    """Which config events a client follows (``None``: no restriction on that part)."""
+
+    entities: frozenset[str] | None = None
+    entity_ids: frozenset[str] | None = None
+
+    def accepts(self, item: ConfigItem) -> bool:
+        """Whether ``item`` goes to the client."""
+        return (self.entities is None or item.entity in self.entities) and (
+            self.entity_ids is None or item.entity_id in self.entity_ids
+        )
+
+
+ALL_CONFIG = ConfigFilter()
+
+Deliver = Callable[[int, ConfigItem | None], None]
+"""Takes one event (stream sequence, the event or ``None`` when unusable); never blocks."""
 
 
 def parse_config_subject(subject: str) -> tuple[str, str, str] | None:
@@ -95,9 +124,11 @@ def config_frame(msg: Msg) -> dict[str, Any] | None:
     }
 
 
-def _encoded(msg: Msg) -> str | None:
+def _encoded(msg: Msg) -> ConfigItem | None:
     frame = config_frame(msg)
-    return None if frame is None else msgspec.json.encode(frame).decode()
+    if frame is None:
+        return None
+    return ConfigItem(frame["entity"], frame["entity_id"], msgspec.json.encode(frame).decode())
 
 
 class ConfigHub:
@@ -110,7 +141,7 @@ class ConfigHub:
 
     def __init__(self, bus: Bus, history: int = HISTORY) -> None:
         self._bus = bus
-        self._recent: deque[tuple[int, str | None]] = deque(maxlen=max(1, history))
+        self._recent: deque[tuple[int, ConfigItem | None]] = deque(maxlen=max(1, history))
         self._covered_after = 0  # the history holds every config event after this sequence
         self.last_sequence = 0
         self._followers: dict[int, Deliver] = {}
@@ -148,13 +179,13 @@ class ConfigHub:
         sequence = msg.metadata.sequence.stream
         if sequence <= self.last_sequence:
             return  # redelivered after a consumer reset
-        text = _encoded(msg)
+        item = _encoded(msg)
         if len(self._recent) == self._recent.maxlen:
             self._covered_after = self._recent[0][0]
-        self._recent.append((sequence, text))
+        self._recent.append((sequence, item))
         self.last_sequence = sequence
         for deliver in list(self._followers.values()):
-            deliver(sequence, text)
+            deliver(sequence, item)
 
     def follow(self, deliver: Deliver) -> int:
         """Offer every event from now on to ``deliver``; returns the handle for :meth:`leave`."""
@@ -166,7 +197,7 @@ class ConfigHub:
         """Stop offering events to a follower."""
         self._followers.pop(handle, None)
 
-    def recent_after(self, sequence: int) -> list[tuple[int, str | None]] | None:
+    def recent_after(self, sequence: int) -> list[tuple[int, ConfigItem | None]] | None:
         """Events after ``sequence`` up to now from the history, ``None`` if it reaches back
         less far than that."""
         if sequence < self._covered_after:
@@ -182,35 +213,45 @@ class ConfigRelay:
         hub: The gateway's config hub.
         after_sequence: Last stream sequence the client has; ``None``: only events from now.
         queue: The client's send queue.
+        only: The events the client follows (default: all).
     """
 
     def __init__(
-        self, bus: Bus, hub: ConfigHub, after_sequence: int | None, queue: SendQueue
+        self,
+        bus: Bus,
+        hub: ConfigHub,
+        after_sequence: int | None,
+        queue: SendQueue,
+        only: ConfigFilter = ALL_CONFIG,
     ) -> None:
         self._bus = bus
         self._hub = hub
         self._requested = after_sequence
         self._queue = queue
-        self._held: list[tuple[int, str | None]] = []
+        self._only = only
+        self._held: list[tuple[int, ConfigItem | None]] = []
         self._catching_up = True
         self.last_sent = 0
 
-    def _deliver(self, sequence: int, text: str | None) -> None:
+    def _wanted(self, item: ConfigItem | None) -> str | None:
+        return None if item is None or not self._only.accepts(item) else item.text
+
+    def _deliver(self, sequence: int, item: ConfigItem | None) -> None:
         if self._catching_up:
-            self._held.append((sequence, text))
+            self._held.append((sequence, item))
             if len(self._held) > HISTORY:
                 self._queue.overflowed.set()  # cannot catch up with the live stream
             return
         if sequence > self.last_sent:
             self.last_sent = sequence
-            if text is not None:
+            if (text := self._wanted(item)) is not None:
                 self._queue.offer(text)
 
-    async def _send(self, sequence: int, text: str | None) -> None:
+    async def _send(self, sequence: int, item: ConfigItem | None) -> None:
         if sequence <= self.last_sent:
             return
         self.last_sent = sequence
-        if text is not None:
+        if (text := self._wanted(item)) is not None:
             await self._queue.put_text(text)
 
     async def _read_stream(self, after: int, upto: int) -> None:
@@ -265,22 +306,29 @@ class ConfigRelay:
             upto = self._hub.last_sequence
             after = upto if self._requested is None else self._requested
             self.last_sent = after
-            await self._queue.put(
-                {"type": "subscribed", "topic": CONFIG_TOPIC, "after_sequence": after}
-            )
+            ack: dict[str, Any] = {
+                "type": "subscribed",
+                "topic": CONFIG_TOPIC,
+                "after_sequence": after,
+            }
+            if self._only.entities is not None:
+                ack["entities"] = sorted(self._only.entities)
+            if self._only.entity_ids is not None:
+                ack["entity_ids"] = sorted(self._only.entity_ids)
+            await self._queue.put(ack)
             if after < upto:
                 recent = self._hub.recent_after(after)
                 if recent is None:
                     await self._read_stream(after, upto)
                 else:
-                    for sequence, text in recent:
+                    for sequence, item in recent:
                         if sequence <= upto:
-                            await self._send(sequence, text)
+                            await self._send(sequence, item)
             # Switch to live delivery with no await in between: nothing is missed or repeated.
-            for sequence, text in self._held:
+            for sequence, item in self._held:
                 if sequence > self.last_sent:
                     self.last_sent = sequence
-                    if text is not None:
+                    if (text := self._wanted(item)) is not None:
                         self._queue.offer(text)
             self._held.clear()
             self._catching_up = False

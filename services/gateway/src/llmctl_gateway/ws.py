@@ -4,14 +4,16 @@ Protocol (JSON text frames):
 
 * client -> server: ``{"type": "subscribe", "run_id": "...", "after_sequence": 0}`` and
   ``{"type": "unsubscribe", "run_id": "..."}`` (any number of runs on one socket);
-  ``{"type": "subscribe_config", "after_sequence": N}`` (``after_sequence`` optional: from now)
-  and ``{"type": "unsubscribe_config"}`` for configuration events.
+  ``{"type": "subscribe_config", "after_sequence": N, "entities": [...], "entity_ids": [...]}``
+  (each optional: from now, every entity, every id) and ``{"type": "unsubscribe_config"}`` for
+  configuration events.
 * server -> client: ``{"type": "subscribed", "run_id", "after_sequence"}``, then
   ``{"type": "event", "event", "event_type", "event_id", "run_id", "sequence", "occurred_at",
   "correlation_id", "node_run_id", "data", "superseded"}`` frames in sequence order; ``{"type":
   "unsubscribed", "run_id"}``; ``{"type": "error", "ok": false, "error": {...}}`` (with
   ``run_id`` when it concerns one subscription).
-* config: ``{"type": "subscribed", "topic": "config", "after_sequence"}``, then ``{"type":
+* config: ``{"type": "subscribed", "topic": "config", "after_sequence"}`` (plus the filters
+  given), then ``{"type":
   "event", "topic": "config", "event": "config:<entity>:<action>", "event_type", "event_id",
   "entity", "entity_id", "sequence", "occurred_at", "correlation_id", "data"}`` frames, where
   ``sequence`` is the JetStream stream sequence (resume with it); ``{"type": "unsubscribed",
@@ -44,7 +46,7 @@ from llmctl_contracts import (
 )
 from llmctl_libs.bus import Bus
 
-from .config_relay import CONFIG_TOPIC, ConfigHub, ConfigRelay
+from .config_relay import CONFIG_TOPIC, ConfigFilter, ConfigHub, ConfigRelay
 from .context import request_ids
 from .origin import origin_allowed
 from .relay import ClientTooSlow, RunRelay, SendQueue
@@ -101,6 +103,10 @@ class Unsubscribe(
     run_id: RunId
 
 
+ConfigEntity = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}(?!\n)$")]
+ConfigEntityId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
 class SubscribeConfig(
     msgspec.Struct,
     frozen=True,
@@ -109,9 +115,14 @@ class SubscribeConfig(
     tag_field="type",
     tag="subscribe_config",
 ):
-    """Follow configuration events after stream sequence ``after_sequence`` (``None``: now)."""
+    """Follow configuration events after stream sequence ``after_sequence`` (``None``: now),
+    optionally only of some ``entities`` and/or ``entity_ids``."""
 
     after_sequence: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    entities: Annotated[list[ConfigEntity], msgspec.Meta(min_length=1, max_length=16)] | None = None
+    entity_ids: (
+        Annotated[list[ConfigEntityId], msgspec.Meta(min_length=1, max_length=256)] | None
+    ) = None
 
 
 class UnsubscribeConfig(
@@ -323,7 +334,11 @@ class ClientSession:
                 ErrorBody(code=ErrorCode.UNAVAILABLE, message="message bus not connected")
             )
             return
-        relay = ConfigRelay(self._bus, self._hub(), message.after_sequence, self.queue)
+        only = ConfigFilter(
+            entities=None if message.entities is None else frozenset(message.entities),
+            entity_ids=None if message.entity_ids is None else frozenset(message.entity_ids),
+        )
+        relay = ConfigRelay(self._bus, self._hub(), message.after_sequence, self.queue, only)
         self.config_subscription = asyncio.create_task(self._run_config(relay))
 
     async def _run_config(self, relay: ConfigRelay) -> None:
