@@ -1,8 +1,13 @@
-"""Provider adapters, one module each, chosen by the model's provider binding."""
+"""Provider adapters, one module each, chosen by the model's provider binding.
+
+Each adapter's module (and so its SDK: tens of MiB each) is imported the first time a model of
+that provider runs, so an executor only pays for the providers it uses.
+"""
 
 from __future__ import annotations
 
-from .anthropic_sdk import AnthropicAdapter
+import importlib
+
 from .base import (
     Completion,
     CompletionRequest,
@@ -11,11 +16,9 @@ from .base import (
     ProviderUnavailable,
     ToolCall,
 )
-from .gemini_sdk import GeminiAdapter
-from .openai_sdk import OpenAIAdapter
-from .vertex_sdk import VertexAdapter
 
 __all__ = [
+    "ADAPTERS",
     "Completion",
     "CompletionRequest",
     "ProviderAdapter",
@@ -25,17 +28,20 @@ __all__ = [
     "ToolCall",
 ]
 
+ADAPTERS: dict[str, tuple[str, str]] = {
+    "openai": ("openai_sdk", "OpenAIAdapter"),
+    "anthropic": ("anthropic_sdk", "AnthropicAdapter"),
+    "gemini": ("gemini_sdk", "GeminiAdapter"),
+    "vertex": ("vertex_sdk", "VertexAdapter"),
+}
+"""Provider name -> (module in this package, adapter class)."""
+
 
 class ProviderRegistry:
-    """Maps provider names to adapters (one instance each, reused across calls)."""
+    """Maps provider names to adapters (one instance each, made on first use and reused)."""
 
     def __init__(self) -> None:
-        self._adapters: dict[str, ProviderAdapter] = {
-            "openai": OpenAIAdapter(),
-            "anthropic": AnthropicAdapter(),
-            "gemini": GeminiAdapter(),
-            "vertex": VertexAdapter(),
-        }
+        self._adapters: dict[str, ProviderAdapter] = {}
 
     def adapter(self, provider: str) -> ProviderAdapter:
         """The adapter of ``provider``.
@@ -45,7 +51,11 @@ class ProviderRegistry:
         """
         adapter = self._adapters.get(provider)
         if adapter is None:
-            raise ProviderUnavailable(
-                f"provider {provider!r} is not supported by this executor yet"
-            )
+            where = ADAPTERS.get(provider)
+            if where is None:
+                raise ProviderUnavailable(
+                    f"provider {provider!r} is not supported by this executor yet"
+                )
+            module = importlib.import_module(f"{__name__}.{where[0]}")
+            adapter = self._adapters[provider] = getattr(module, where[1])()
         return adapter
