@@ -24,9 +24,12 @@ from .store import (
     Outbox,
     OutboxRelay,
     PostgresEventStore,
+    RetentionRule,
+    RetentionSweeper,
     store_tables,
 )
 from .store.migrations import migrate
+from .store.retention import outbox_retention, sweep_interval_from_env
 
 __all__ = ["Persistence", "ServiceContext", "ServiceDefinition", "run_cli"]
 
@@ -90,12 +93,15 @@ class ServiceDefinition:
         setup: Registers consumers/endpoints on the context before the bus starts.
         schema: The service's own Postgres schema; ``None`` for services without a database.
         migrations: Folder with the service's Alembic scripts (``env.py``, ``versions/``).
+        retention: Rows of the service's own tables deleted once expired (published outbox
+            rows are always included for a service with a schema).
     """
 
     name: str
     setup: Callable[[ServiceContext], Awaitable[None]]
     schema: str | None = None
     migrations: Path | None = None
+    retention: tuple[RetentionRule, ...] = ()
 
 
 async def _serve(definition: ServiceDefinition) -> None:
@@ -117,6 +123,13 @@ async def _serve(definition: ServiceDefinition) -> None:
     async def health_rpc(_: bytes) -> bytes:
         return encode(RpcReply(ok=True, result=await report()))
 
+    sweeper = None
+    if persistence is not None:
+        sweeper = RetentionSweeper(
+            persistence.database,
+            [outbox_retention(persistence.outbox.table), *definition.retention],
+            interval_seconds=sweep_interval_from_env(),
+        )
     await definition.setup(ctx)
     bus.serve(subjects.rpc(definition.name, "health"), health_rpc)
     health = HealthServer(report, port=settings.health_port)
@@ -127,6 +140,8 @@ async def _serve(definition: ServiceDefinition) -> None:
     await bus.start()
     if persistence is not None:
         await persistence.relay.start()
+    if sweeper is not None:
+        await sweeper.start()
     for hook in ctx.on_start:
         await hook()
     await health.start()
@@ -136,6 +151,8 @@ async def _serve(definition: ServiceDefinition) -> None:
     await health.stop()
     for hook in ctx.on_stop:
         await hook()
+    if sweeper is not None:
+        await sweeper.stop()
     if persistence is not None:
         await persistence.relay.stop()
     await bus.stop()

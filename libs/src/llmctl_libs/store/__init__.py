@@ -6,6 +6,7 @@ from .inbox import Inbox
 from .once import OnceRecorder
 from .outbox import Outbox, OutboxMessage, OutboxRelay, PendingMessage
 from .postgres import PostgresEventStore
+from .retention import RetentionRule, RetentionSweeper
 from .tables import StoreTables, store_tables
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "OutboxRelay",
     "PendingMessage",
     "PostgresEventStore",
+    "RetentionRule",
+    "RetentionSweeper",
     "StoreTables",
     "StoredEvent",
     "store_tables",

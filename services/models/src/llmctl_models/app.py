@@ -20,13 +20,14 @@ from llmctl_contracts.models import (
 from llmctl_contracts.rpc import ResolveModel
 from llmctl_libs.rpc import endpoint
 from llmctl_libs.service import ServiceContext, ServiceDefinition
+from llmctl_libs.store.retention import idempotency_retention
 
 from .builtin import builtin_models
 from .builtin_sync import sync_builtins
 from .catalog import ModelCatalog
 from .model_writes import ModelWrites
 from .runtime_settings import RuntimeSettingsStore
-from .tables import SCHEMA
+from .tables import SCHEMA, idempotency
 from .validation import validate_provider_settings
 
 __all__ = ["DEFINITION", "SERVICE", "setup"]
@@ -59,5 +60,9 @@ async def setup(ctx: ServiceContext) -> None:
 
 
 DEFINITION = ServiceDefinition(
-    name=SERVICE, setup=setup, schema=SCHEMA, migrations=Path(__file__).parent / "migrations"
+    name=SERVICE,
+    setup=setup,
+    schema=SCHEMA,
+    migrations=Path(__file__).parent / "migrations",
+    retention=(idempotency_retention(idempotency),),
 )

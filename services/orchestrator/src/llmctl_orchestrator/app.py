@@ -24,6 +24,7 @@ from llmctl_contracts.rpc import (
 from llmctl_libs.consumer import guarded
 from llmctl_libs.rpc import endpoint
 from llmctl_libs.service import ServiceContext, ServiceDefinition
+from llmctl_libs.store.retention import idempotency_retention
 
 from .artifact_queries import ArtifactQueries
 from .control import RunControl
@@ -32,7 +33,7 @@ from .flowchart_queries import FlowchartQueries
 from .flowcharts import FlowchartRepository
 from .queries import RunQueries
 from .sweeper import TimerSweeper
-from .tables import SCHEMA
+from .tables import SCHEMA, idempotency
 
 __all__ = ["CONSUMER_WORKERS", "DEFINITION", "TIMEOUT_GRACE_ENV", "setup", "timeout_grace_from_env"]
 
@@ -120,4 +121,5 @@ DEFINITION = ServiceDefinition(
     setup=setup,
     schema=SCHEMA,
     migrations=Path(__file__).parent / "migrations",
+    retention=(idempotency_retention(idempotency),),
 )

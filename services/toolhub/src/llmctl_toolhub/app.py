@@ -7,8 +7,9 @@ from pathlib import Path
 from llmctl_contracts import subjects
 from llmctl_libs.consumer import guarded
 from llmctl_libs.service import ServiceContext, ServiceDefinition
+from llmctl_libs.store.retention import tool_results_retention
 
-from .tables import SCHEMA
+from .tables import SCHEMA, tool_calls
 from .tooling import register_tools
 from .worker import SpecialNodeWorker
 
@@ -27,5 +28,9 @@ async def setup(ctx: ServiceContext) -> None:
 
 
 DEFINITION = ServiceDefinition(
-    name="toolhub", setup=setup, schema=SCHEMA, migrations=Path(__file__).parent / "migrations"
+    name="toolhub",
+    setup=setup,
+    schema=SCHEMA,
+    migrations=Path(__file__).parent / "migrations",
+    retention=(tool_results_retention(tool_calls.results),),
 )

@@ -7,7 +7,6 @@ import os
 from llmctl_libs.service import ServiceContext
 from llmctl_libs.tools import ToolCallStore, ToolRuntime, serve_tools
 
-from .mcp_server import McpEndpoint
 from .tables import tool_calls
 from .tools import ToolDeps, build_registry
 
@@ -45,6 +44,8 @@ def register_tools(ctx: ServiceContext) -> ToolRuntime:
     port = mcp_port_from_env()
     if port:
         host = os.environ.get(MCP_HOST_ENV, "127.0.0.1")
+        from .mcp_server import McpEndpoint  # the MCP SDK is loaded only when MCP is on
+
         endpoint = McpEndpoint(runtime, host=host, port=port)
         ctx.on_start.append(endpoint.start)
         ctx.on_stop.append(endpoint.stop)
