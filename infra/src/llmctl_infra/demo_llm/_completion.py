@@ -9,27 +9,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmctl_infra.demo_llm._schema import example_for_schema
-from llmctl_infra.demo_llm._wire import RequestError, pending_tool_calls, with_tool_results
+from llmctl_infra.demo_llm._wire import (
+    RequestError,
+    pending_tool_calls,
+    text_of,
+    tokens,
+    with_tool_results,
+)
 
 __all__ = ["DEMO_MODEL", "RequestError", "build_completion", "completion_content"]
 
 DEMO_MODEL = "offline-demo"
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):
-        return " ".join(
-            str(part.get("text", "")) for part in content if isinstance(part, Mapping)
-        ).strip()
-    return ""
-
-
 def _last_user_message(messages: Sequence[Mapping[str, Any]]) -> str:
     for message in reversed(messages):
         if message.get("role") == "user":
-            return _text_of(message.get("content"))
+            return text_of(message.get("content"))
     return ""
 
 
@@ -58,7 +54,7 @@ def completion_content(body: Mapping[str, Any]) -> str:
         return json.dumps({"answer": "demo", "prompt": prompt})
     if kind != "text":
         raise RequestError(f"unsupported response_format: {response_format!r}", "response_format")
-    results = [_text_of(m.get("content")) for m in messages if m.get("role") == "tool"]
+    results = [text_of(m.get("content")) for m in messages if m.get("role") == "tool"]
     return with_tool_results(f"Offline demo model reply to: {prompt}", results)
 
 
@@ -68,7 +64,7 @@ def _tool_calls(body: Mapping[str, Any]) -> list[dict[str, Any]]:
         return []
     messages = [m for m in messages if isinstance(m, Mapping)]
     answered = sum(1 for m in messages if m.get("role") == "tool")
-    user_texts = [_text_of(m.get("content")) for m in messages if m.get("role") == "user"]
+    user_texts = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
     pending = pending_tool_calls(user_texts, bool(body.get("tools")), answered)
     return [
         {
@@ -78,10 +74,6 @@ def _tool_calls(body: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
         for i, (name, arguments) in enumerate(pending)
     ]
-
-
-def _tokens(text: str) -> int:
-    return len(text.split())
 
 
 def build_completion(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -100,9 +92,9 @@ def build_completion(body: Mapping[str, Any]) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content or None, "refusal": None}
     if calls:
         message["tool_calls"] = calls
-    prompt_text = " ".join(_text_of(m.get("content")) for m in body["messages"])
+    prompt_text = " ".join(text_of(m.get("content")) for m in body["messages"])
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-    prompt_tokens, completion_tokens = _tokens(prompt_text), _tokens(content)
+    prompt_tokens, completion_tokens = tokens(prompt_text), tokens(content)
     return {
         "id": f"chatcmpl-demo-{digest[:24]}",
         "object": "chat.completion",

@@ -21,11 +21,11 @@ __all__ = [
     "Limit",
     "Offset",
     "assign_id",
-    "check_version",
     "delete_row",
     "insert_new",
     "iso",
     "locked_row",
+    "recent_page",
     "require_row",
     "update_row",
 ]
@@ -63,31 +63,44 @@ async def require_row(conn: AsyncConnection, table: sa.Table, entity_id: str, wh
     return row
 
 
-async def locked_row(conn: AsyncConnection, table: sa.Table, entity_id: str, what: str) -> Any:
-    """Like :func:`require_row`, locking the row until the transaction ends."""
+async def locked_row(
+    conn: AsyncConnection, table: sa.Table, entity_id: str, expected: int | None, what: str
+) -> Any:
+    """Like :func:`require_row`, locking the row until the transaction ends; ``conflict`` when
+    ``expected`` (a version) is given and the row has moved on."""
     row = (
         await conn.execute(sa.select(table).where(table.c.id == entity_id).with_for_update())
     ).first()
     if row is None:
         raise not_found(what, entity_id)
-    return row
-
-
-def check_version(row: Any, expected: int | None, what: str) -> None:
-    """``conflict`` when ``expected`` is given and the row has moved on."""
     if expected is not None and row.version != expected:
         raise conflict(
             f"{what} {row.id!r} is at version {row.version}, not {expected}: read it again",
             "expected_version",
         )
+    return row
+
+
+async def recent_page(
+    conn: AsyncConnection,
+    table: sa.Table,
+    where: sa.ColumnElement[bool] | None,
+    limit: int,
+    offset: int,
+) -> list[Any]:
+    """Rows of ``table`` (those matching ``where``), most recently updated first."""
+    query = sa.select(table)
+    if where is not None:
+        query = query.where(where)
+    query = query.order_by(table.c.updated_at.desc(), table.c.id).limit(limit).offset(offset)
+    return list((await conn.execute(query)).all())
 
 
 async def delete_row(
     conn: AsyncConnection, table: sa.Table, entity_id: str, expected: int | None, what: str
 ) -> Deleted:
     """Delete one row after the version check."""
-    row = await locked_row(conn, table, entity_id, what)
-    check_version(row, expected, what)
+    await locked_row(conn, table, entity_id, expected, what)
     await conn.execute(sa.delete(table).where(table.c.id == entity_id))
     return Deleted(id=entity_id)
 

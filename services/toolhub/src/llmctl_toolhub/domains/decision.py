@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ._rows import (
@@ -18,10 +17,10 @@ from ._rows import (
     Limit,
     Offset,
     assign_id,
-    check_version,
     insert_new,
     iso,
     locked_row,
+    recent_page,
     require_row,
     update_row,
 )
@@ -228,11 +227,8 @@ async def decision_get(conn: AsyncConnection, args: DecisionGet) -> DecisionReco
 
 async def decision_list(conn: AsyncConnection, args: DecisionList) -> DecisionPage:
     """List decisions, most recently updated first (optionally of one ``status``)."""
-    query = sa.select(decisions)
-    if args.status is not None:
-        query = query.where(decisions.c.status == args.status)
-    query = query.order_by(decisions.c.updated_at.desc(), decisions.c.id).limit(args.limit)
-    rows = (await conn.execute(query.offset(args.offset))).all()
+    where = decisions.c.status == args.status if args.status is not None else None
+    rows = await recent_page(conn, decisions, where, args.limit, args.offset)
     return DecisionPage(items=[_record(r) for r in rows])
 
 
@@ -246,8 +242,7 @@ async def decision_score_options(
     conn: AsyncConnection, args: DecisionScoreOptions
 ) -> DecisionRecord:
     """Score options (0-100, with rationale); a new score clears an earlier evaluation."""
-    row = await locked_row(conn, decisions, args.id, "decision")
-    check_version(row, args.expected_version, "decision")
+    row = await locked_row(conn, decisions, args.id, args.expected_version, "decision")
     _open_for_change(row)
     options = {o["id"]: dict(o) for o in row.options}
     seen: set[str] = set()
@@ -267,8 +262,7 @@ async def decision_score_options(
 async def decision_evaluate(conn: AsyncConnection, args: DecisionEvaluate) -> DecisionRecord:
     """Rank scored options and recommend the best one at or above ``min_score``
     (deterministic: ties go to the option listed first)."""
-    row = await locked_row(conn, decisions, args.id, "decision")
-    check_version(row, args.expected_version, "decision")
+    row = await locked_row(conn, decisions, args.id, args.expected_version, "decision")
     _open_for_change(row)
     options = msgspec.convert(row.options, list[OptionRecord])
     unscored = [o.id for o in options if o.score is None]
@@ -296,8 +290,7 @@ async def decision_record_outcome(
     conn: AsyncConnection, args: DecisionRecordOutcome
 ) -> DecisionRecord:
     """Record which option was taken and what came of it (once per decision)."""
-    row = await locked_row(conn, decisions, args.id, "decision")
-    check_version(row, args.expected_version, "decision")
+    row = await locked_row(conn, decisions, args.id, args.expected_version, "decision")
     _open_for_change(row)
     if args.option_id not in {o["id"] for o in row.options}:
         raise invalid("option_id", f"decision {row.id!r} has no option {args.option_id!r}")

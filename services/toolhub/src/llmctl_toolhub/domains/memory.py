@@ -15,7 +15,6 @@ from ._rows import (
     Limit,
     Offset,
     assign_id,
-    check_version,
     delete_row,
     insert_new,
     iso,
@@ -166,8 +165,7 @@ async def memory_update(conn: AsyncConnection, args: MemoryUpdate) -> MemoryReco
     """Change a memory's ``content`` and/or ``tags``; ``expected_version`` must be current."""
     if args.content is None and args.tags is None:
         raise invalid("content", "give content and/or tags to change")
-    row = await locked_row(conn, memories, args.id, "memory")
-    check_version(row, args.expected_version, "memory")
+    row = await locked_row(conn, memories, args.id, args.expected_version, "memory")
     values: dict[str, Any] = {}
     if args.content is not None:
         values["content"] = args.content

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_libs.ids import new_id
@@ -18,11 +17,11 @@ from ._rows import (
     Limit,
     Offset,
     assign_id,
-    check_version,
     delete_row,
     insert_new,
     iso,
     locked_row,
+    recent_page,
     require_row,
     update_row,
 )
@@ -216,11 +215,8 @@ async def milestone_get(conn: AsyncConnection, args: MilestoneGet) -> MilestoneR
 
 async def milestone_list(conn: AsyncConnection, args: MilestoneList) -> MilestonePage:
     """List milestones, most recently updated first (optionally of one ``status``)."""
-    query = sa.select(milestones)
-    if args.status is not None:
-        query = query.where(milestones.c.status == args.status)
-    query = query.order_by(milestones.c.updated_at.desc(), milestones.c.id).limit(args.limit)
-    rows = (await conn.execute(query.offset(args.offset))).all()
+    where = milestones.c.status == args.status if args.status is not None else None
+    rows = await recent_page(conn, milestones, where, args.limit, args.offset)
     return MilestonePage(items=[_record(r) for r in rows])
 
 
@@ -229,8 +225,7 @@ async def milestone_update(conn: AsyncConnection, args: MilestoneUpdate) -> Mile
     values = {f: getattr(args, f) for f in _FIELDS if getattr(args, f) is not None}
     if not values:
         raise invalid("name", "give at least one field to change")
-    row = await locked_row(conn, milestones, args.id, "milestone")
-    check_version(row, args.expected_version, "milestone")
+    row = await locked_row(conn, milestones, args.id, args.expected_version, "milestone")
     if "status" in values and values["status"] != row.status:
         values.update(_status_values(values["status"], values.get("progress_percent")))
     return _record(await update_row(conn, milestones, row, values))
@@ -243,8 +238,7 @@ async def milestone_delete(conn: AsyncConnection, args: MilestoneDelete) -> Dele
 
 async def milestone_set_status(conn: AsyncConnection, args: MilestoneSetStatus) -> MilestoneRecord:
     """Set a milestone's status (``completed`` records the completion time and 100 %)."""
-    row = await locked_row(conn, milestones, args.id, "milestone")
-    check_version(row, args.expected_version, "milestone")
+    row = await locked_row(conn, milestones, args.id, args.expected_version, "milestone")
     if row.status == args.status:
         return _record(row)
     return _record(await update_row(conn, milestones, row, _status_values(args.status, None)))
@@ -254,8 +248,7 @@ async def milestone_attach_evidence(
     conn: AsyncConnection, args: MilestoneAttachEvidence
 ) -> MilestoneRecord:
     """Attach evidence (``kind`` + ``ref`` + note) to a milestone."""
-    row = await locked_row(conn, milestones, args.id, "milestone")
-    check_version(row, args.expected_version, "milestone")
+    row = await locked_row(conn, milestones, args.id, args.expected_version, "milestone")
     if len(row.evidence) >= 500:
         raise invalid("id", "a milestone holds at most 500 evidence entries")
     entry = {

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts.special_nodes import WorkStatus
@@ -19,11 +18,11 @@ from ._rows import (
     Limit,
     Offset,
     assign_id,
-    check_version,
     delete_row,
     insert_new,
     iso,
     locked_row,
+    recent_page,
     require_row,
     update_row,
 )
@@ -247,19 +246,15 @@ async def plan_get(conn: AsyncConnection, args: PlanGet) -> PlanRecord:
 
 async def plan_list(conn: AsyncConnection, args: PlanList) -> PlanPage:
     """List plans, most recently updated first (optionally only (in)complete ones)."""
-    query = sa.select(plans)
-    if args.completed is not None:
-        query = query.where(plans.c.completed == args.completed)
-    query = query.order_by(plans.c.updated_at.desc(), plans.c.id).limit(args.limit)
-    rows = (await conn.execute(query.offset(args.offset))).all()
+    where = plans.c.completed == args.completed if args.completed is not None else None
+    rows = await recent_page(conn, plans, where, args.limit, args.offset)
     return PlanPage(items=[_record(r) for r in rows])
 
 
 async def plan_update(conn: AsyncConnection, args: PlanUpdate) -> PlanRecord:
     """Change a plan's name, description, completed flag and/or its whole stage list;
     ``expected_version`` must be current."""
-    row = await locked_row(conn, plans, args.id, "plan")
-    check_version(row, args.expected_version, "plan")
+    row = await locked_row(conn, plans, args.id, args.expected_version, "plan")
     values: dict[str, Any] = {}
     for field in ("name", "description", "completed"):
         value = getattr(args, field)
@@ -279,8 +274,7 @@ async def plan_delete(conn: AsyncConnection, args: PlanDelete) -> Deleted:
 
 async def plan_reorder_stages(conn: AsyncConnection, args: PlanReorderStages) -> PlanRecord:
     """Put a plan's stages in the order of ``stage_ids`` (each existing stage id once)."""
-    row = await locked_row(conn, plans, args.id, "plan")
-    check_version(row, args.expected_version, "plan")
+    row = await locked_row(conn, plans, args.id, args.expected_version, "plan")
     by_id = {stage["id"]: stage for stage in row.stages}
     seen: set[str] = set()
     for i, stage_id in enumerate(args.stage_ids):
@@ -298,8 +292,7 @@ async def plan_reorder_stages(conn: AsyncConnection, args: PlanReorderStages) ->
 
 async def plan_set_stage_status(conn: AsyncConnection, args: PlanSetStageStatus) -> PlanRecord:
     """Set the status of one stage of a plan."""
-    row = await locked_row(conn, plans, args.id, "plan")
-    check_version(row, args.expected_version, "plan")
+    row = await locked_row(conn, plans, args.id, args.expected_version, "plan")
     stages = [dict(stage) for stage in row.stages]
     for stage in stages:
         if stage["id"] == args.stage_id:
