@@ -72,10 +72,8 @@ def decode_strict(data: bytes | str, type_: type[T], *, what: str) -> T:
         ) from exc
     except msgspec.DecodeError as exc:
         raise ContractError(
-            ErrorBody(
-                code=ErrorCode.MALFORMED,
-                message=f"malformed {what}: {exc}",
-                details=[FieldError(field="$", reason=str(exc))],
+            ErrorBody.for_field(
+                ErrorCode.MALFORMED, "$", str(exc), message=f"malformed {what}: {exc}"
             )
         ) from exc
 
@@ -95,18 +93,20 @@ def decode_payload(envelope: Envelope, expected: type[T] | None = None) -> T:
     registered = payload_type(envelope.type, envelope.version)
     if registered is None:
         raise ContractError(
-            ErrorBody(
-                code=ErrorCode.UNKNOWN_VERSION,
+            ErrorBody.for_field(
+                ErrorCode.UNKNOWN_VERSION,
+                "$.version",
+                "no such type/version",
                 message=f"unknown message type {envelope.type!r} version {envelope.version}",
-                details=[FieldError(field="$.version", reason="no such type/version")],
             )
         )
     if expected is not None and registered is not expected:
         raise ContractError(
-            ErrorBody(
-                code=ErrorCode.VALIDATION_FAILED,
+            ErrorBody.for_field(
+                ErrorCode.VALIDATION_FAILED,
+                "$.type",
+                f"expected {expected.__name__}",
                 message=f"unexpected message type {envelope.type!r} here",
-                details=[FieldError(field="$.type", reason=f"expected {expected.__name__}")],
             )
         )
     try:
@@ -115,9 +115,10 @@ def decode_payload(envelope: Envelope, expected: type[T] | None = None) -> T:
         detail = field_error_from_msgspec(exc)
         field = "$.payload" + detail.field.removeprefix("$")
         raise ContractError(
-            ErrorBody(
-                code=ErrorCode.VALIDATION_FAILED,
+            ErrorBody.for_field(
+                ErrorCode.VALIDATION_FAILED,
+                field,
+                detail.reason,
                 message=f"invalid {envelope.type} payload: {field}: {detail.reason}",
-                details=[FieldError(field=field, reason=detail.reason)],
             )
         ) from exc

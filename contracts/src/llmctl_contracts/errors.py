@@ -48,6 +48,18 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
     details: list[FieldError] = msgspec.field(default_factory=list)
     request_id: str | None = None
 
+    @classmethod
+    def for_field(
+        cls, code: ErrorCode, field: str, reason: str, *, message: str | None = None
+    ) -> ErrorBody:
+        """An error about one field: ``details`` names it with ``reason``; the message is
+        ``"<field>: <reason>"`` unless given."""
+        return cls(
+            code=code,
+            message=f"{field}: {reason}" if message is None else message,
+            details=[FieldError(field=field, reason=reason)],
+        )
+
 
 class ErrorEnvelope(msgspec.Struct, frozen=True, kw_only=True):
     """``{ok: false, error: {...}, correlation_id}``."""

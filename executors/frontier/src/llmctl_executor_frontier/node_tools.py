@@ -119,13 +119,7 @@ def _record_result(record: ToolCallRecord) -> dict[str, Any]:
 
 
 def _bad_arguments(reason: str) -> dict[str, Any]:
-    return error_result(
-        ErrorBody(
-            code=ErrorCode.VALIDATION_FAILED,
-            message=f"arguments: {reason}",
-            details=[FieldError(field="arguments", reason=reason)],
-        )
-    )
+    return error_result(ErrorBody.for_field(ErrorCode.VALIDATION_FAILED, "arguments", reason))
 
 
 def _toolhub_unavailable(exc: RpcError) -> TaskFailure:

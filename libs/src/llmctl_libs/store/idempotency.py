@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 
 from ..rpc import RpcError
 
@@ -102,10 +102,11 @@ class IdempotentRequests:
         if row.fingerprint != fingerprint:
             reason = "this key was already used with a different request body"
             raise RpcError(
-                ErrorBody(
-                    code=ErrorCode.IDEMPOTENCY_MISMATCH,
+                ErrorBody.for_field(
+                    ErrorCode.IDEMPOTENCY_MISMATCH,
+                    "header.Idempotency-Key",
+                    reason,
                     message=f"Idempotency-Key {key!r}: {reason}",
-                    details=[FieldError(field="header.Idempotency-Key", reason=reason)],
                 )
             )
         return row.result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 
 from ..rpc import RpcError
 
@@ -19,12 +19,6 @@ def like_pattern(text: str, *, field: str = "q") -> str:
     """
     if "\x00" in text:
         reason = "must not contain NUL characters"
-        raise RpcError(
-            ErrorBody(
-                code=ErrorCode.VALIDATION_FAILED,
-                message=f"{field}: {reason}",
-                details=[FieldError(field=field, reason=reason)],
-            )
-        )
+        raise RpcError(ErrorBody.for_field(ErrorCode.VALIDATION_FAILED, field, reason))
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"

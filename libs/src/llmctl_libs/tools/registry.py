@@ -63,10 +63,8 @@ class ToolRegistry:
         versions = self._tools.get(name)
         if not versions:
             raise ToolError(
-                ErrorBody(
-                    code=ErrorCode.NOT_FOUND,
-                    message=f"no tool named {name!r}",
-                    details=[FieldError(field="tool", reason="no such tool")],
+                ErrorBody.for_field(
+                    ErrorCode.NOT_FOUND, "tool", "no such tool", message=f"no tool named {name!r}"
                 )
             )
         if version is None:

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.codec import field_error_from_msgspec
 from llmctl_contracts.tools import (
     ToolCaller,
@@ -90,10 +90,8 @@ class ToolRuntime(NodeRunInvokers):
             return await self._refused(
                 call,
                 spec.version,
-                ErrorBody(
-                    code=ErrorCode.VALIDATION_FAILED,
-                    message=reason,
-                    details=[FieldError(field="allowed_tools", reason=reason)],
+                ErrorBody.for_field(
+                    ErrorCode.VALIDATION_FAILED, "allowed_tools", reason, message=reason
                 ),
             )
         if request.allowed_tools is not None and spec.name not in request.allowed_tools:
@@ -101,10 +99,11 @@ class ToolRuntime(NodeRunInvokers):
             return await self._refused(
                 call,
                 spec.version,
-                ErrorBody(
-                    code=ErrorCode.FORBIDDEN,
+                ErrorBody.for_field(
+                    ErrorCode.FORBIDDEN,
+                    "tool",
+                    reason,
                     message=f"tool {spec.name!r} is not allowed here: {reason}",
-                    details=[FieldError(field="tool", reason=reason)],
                 ),
             )
         try:
@@ -115,10 +114,11 @@ class ToolRuntime(NodeRunInvokers):
             return await self._refused(
                 call,
                 spec.version,
-                ErrorBody(
-                    code=ErrorCode.VALIDATION_FAILED,
+                ErrorBody.for_field(
+                    ErrorCode.VALIDATION_FAILED,
+                    field,
+                    detail.reason,
                     message=f"invalid arguments for {spec.name}: {field}: {detail.reason}",
-                    details=[FieldError(field=field, reason=detail.reason)],
                 ),
             )
         if self._db is None or self._store is None:
@@ -229,10 +229,11 @@ class ToolRuntime(NodeRunInvokers):
             return call.result(
                 spec.version,
                 ToolStatus.ERROR,
-                error=ErrorBody(
-                    code=ErrorCode.IDEMPOTENCY_MISMATCH,
+                error=ErrorBody.for_field(
+                    ErrorCode.IDEMPOTENCY_MISMATCH,
+                    "idempotency_key",
+                    reason,
                     message=f"idempotency key {call.request.idempotency_key!r}: {reason}",
-                    details=[FieldError(field="idempotency_key", reason=reason)],
                 ),
             )
         if recorded is None:  # the key is claimed and its result committed in one transaction

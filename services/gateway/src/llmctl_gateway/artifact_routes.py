@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, Response, get
 from litestar.params import FromPath, QueryParameter
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.artifacts import ArtifactKind, ArtifactRecord, ListArtifacts
 from llmctl_contracts.rpc import GetById
 from llmctl_libs.rpc import RpcError
@@ -88,11 +88,7 @@ async def get_artifact(
     if record.run_id != run_id:
         reason = f"run {run_id!r} has no artifact {artifact_id!r}"
         raise RpcError(
-            ErrorBody(
-                code=ErrorCode.NOT_FOUND,
-                message=reason,
-                details=[FieldError(field="path.artifact_id", reason=reason)],
-            )
+            ErrorBody.for_field(ErrorCode.NOT_FOUND, "path.artifact_id", reason, message=reason)
         )
     ids = request_ids(request.scope)
     return Response(ArtifactResponse(ok=True, data=record, correlation_id=ids.correlation_id))

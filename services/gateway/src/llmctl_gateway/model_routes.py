@@ -171,10 +171,11 @@ async def list_models(
         reason, _, where = str(exc).rpartition(" - at `$.")
         name = where.rstrip("`")
         raise ContractError(
-            ErrorBody(
-                code=ErrorCode.VALIDATION_FAILED,
+            ErrorBody.for_field(
+                ErrorCode.VALIDATION_FAILED,
+                f"query.{name}",
+                reason,
                 message=f"invalid query parameter {name}: {reason}",
-                details=[FieldError(field=f"query.{name}", reason=reason)],
             )
         ) from exc
     data: ModelPage = await _models(request, "model.list", listing, ModelPage)

@@ -16,7 +16,6 @@ from llmctl_contracts import (
     ErrorBody,
     ErrorCode,
     ErrorEnvelope,
-    FieldError,
     decode_strict,
 )
 from llmctl_contracts.rpc import (
@@ -422,10 +421,11 @@ async def _control_node_run(
     body = await _optional_body(request, NodeRunControlBody, "node run control request")
     if body.output is not None and action != "skip":
         raise ContractError(
-            ErrorBody(
-                code=ErrorCode.VALIDATION_FAILED,
+            ErrorBody.for_field(
+                ErrorCode.VALIDATION_FAILED,
+                "output",
+                "only allowed for skip",
                 message=f"output is only accepted when skipping, not for {action}",
-                details=[FieldError(field="output", reason="only allowed for skip")],
             )
         )
     return await _send_control(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.commands import ModelBinding
 from llmctl_contracts.models import (
     GetModel,
@@ -122,11 +122,5 @@ class ModelCatalog:
                 if request.name is None
                 else f"model {request.name!r} not found"
             )
-            raise RpcError(
-                ErrorBody(
-                    code=ErrorCode.NOT_FOUND,
-                    message=what,
-                    details=[FieldError(field="model", reason=what)],
-                )
-            )
+            raise RpcError(ErrorBody.for_field(ErrorCode.NOT_FOUND, "model", what, message=what))
         return binding_of(rows[0])

@@ -11,23 +11,18 @@ __all__ = ["conflict", "invalid", "not_found"]
 def not_found(what: str, ident: str, field: str = "id") -> RpcError:
     """``not_found`` for one entity."""
     return RpcError(
-        ErrorBody(
-            code=ErrorCode.NOT_FOUND,
+        ErrorBody.for_field(
+            ErrorCode.NOT_FOUND,
+            field,
+            f"no {what} with this {field.lstrip('$.')}",
             message=f"{what} {ident!r} not found",
-            details=[FieldError(field=field, reason=f"no {what} with this {field.lstrip('$.')}")],
         )
     )
 
 
 def conflict(field: str, reason: str) -> RpcError:
     """``conflict`` naming the field."""
-    return RpcError(
-        ErrorBody(
-            code=ErrorCode.CONFLICT,
-            message=f"{field}: {reason}",
-            details=[FieldError(field=field, reason=reason)],
-        )
-    )
+    return RpcError(ErrorBody.for_field(ErrorCode.CONFLICT, field, reason))
 
 
 def invalid(what: str, details: list[FieldError]) -> RpcError:

@@ -32,7 +32,6 @@ from llmctl_contracts import (
     Envelope,
     ErrorBody,
     ErrorCode,
-    FieldError,
     MessageType,
     NodeRunStatus,
     RunStatus,
@@ -79,13 +78,7 @@ _NODE_ACTIONS = {"retry", "skip", "rewind"}
 
 
 def _conflict(message: str, field: str, reason: str) -> RpcError:
-    return RpcError(
-        ErrorBody(
-            code=ErrorCode.CONFLICT,
-            message=message,
-            details=[FieldError(field=field, reason=reason)],
-        )
-    )
+    return RpcError(ErrorBody.for_field(ErrorCode.CONFLICT, field, reason, message=message))
 
 
 class RunControl:
@@ -111,10 +104,11 @@ class RunControl:
         """Apply ``request``; a repeated ``request_id`` changes nothing and returns the run."""
         if request.action in _NODE_ACTIONS and not request.node_run_id:
             raise RpcError(
-                ErrorBody(
-                    code=ErrorCode.VALIDATION_FAILED,
+                ErrorBody.for_field(
+                    ErrorCode.VALIDATION_FAILED,
+                    "node_run_id",
+                    "required",
                     message=f"{request.action} needs the node run to {request.action}",
-                    details=[FieldError(field="node_run_id", reason="required")],
                 )
             )
         writer: RunWriter | None = None

@@ -8,7 +8,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_contracts.rpc import (
     FLOWCHART_SORTS,
@@ -131,10 +131,11 @@ class FlowchartQueries:
             ).first()
         if row is None:
             raise RpcError(
-                ErrorBody(
-                    code=ErrorCode.NOT_FOUND,
+                ErrorBody.for_field(
+                    ErrorCode.NOT_FOUND,
+                    "version",
+                    "no such version",
                     message=f"flowchart {request.id!r} has no version {request.version}",
-                    details=[FieldError(field="version", reason="no such version")],
                 )
             )
         definition = msgspec.json.decode(row.definition, type=FlowchartDefinition)

@@ -57,10 +57,11 @@ CONFIG_ENTITY = "flowchart"
 def not_found(what: str, ident: str) -> RpcError:
     """The ``not_found`` error for one entity."""
     return RpcError(
-        ErrorBody(
-            code=ErrorCode.NOT_FOUND,
+        ErrorBody.for_field(
+            ErrorCode.NOT_FOUND,
+            "id",
+            f"no {what} with this id",
             message=f"{what} {ident!r} not found",
-            details=[FieldError(field="id", reason=f"no {what} with this id")],
         )
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.rpc import MAX_PAGE_SIZE
 from llmctl_libs.rpc import RpcError
 
@@ -16,13 +16,7 @@ __all__ = ["MAX_PAGE", "check_page", "invalid", "order_by"]
 
 def invalid(field: str, reason: str) -> RpcError:
     """A ``validation_failed`` error naming one field."""
-    return RpcError(
-        ErrorBody(
-            code=ErrorCode.VALIDATION_FAILED,
-            message=f"{field}: {reason}",
-            details=[FieldError(field=field, reason=reason)],
-        )
-    )
+    return RpcError(ErrorBody.for_field(ErrorCode.VALIDATION_FAILED, field, reason))
 
 
 MAX_PAGE = 1_000_000

@@ -8,7 +8,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError, RunStatus, decode_envelope
+from llmctl_contracts import ErrorBody, ErrorCode, RunStatus, decode_envelope
 from llmctl_contracts.rpc import (
     RUN_SORTS,
     GetById,
@@ -152,10 +152,11 @@ class RunQueries:
         """A run's timeline events after ``after_sequence``."""
         if request.limit < 1 or request.limit > 10_000:
             raise RpcError(
-                ErrorBody(
-                    code=ErrorCode.VALIDATION_FAILED,
+                ErrorBody.for_field(
+                    ErrorCode.VALIDATION_FAILED,
+                    "limit",
+                    "must be between 1 and 10000",
                     message="limit must be between 1 and 10000",
-                    details=[FieldError(field="limit", reason="must be between 1 and 10000")],
                 )
             )
         await run_record(self._db, request.run_id)

@@ -99,10 +99,11 @@ def decide(command: RouteNode) -> RoutingState:
                 ok = evaluate(predicate, document)
             except PredicateError as exc:
                 raise RoutingFailure(
-                    ErrorBody(
-                        code=ErrorCode.VALIDATION_FAILED,
+                    ErrorBody.for_field(
+                        ErrorCode.VALIDATION_FAILED,
+                        f"conditions[{connector_id}]",
+                        str(exc),
                         message=f"condition on {connector_id!r} is invalid: {exc}",
-                        details=[FieldError(field=f"conditions[{connector_id}]", reason=str(exc))],
                     ),
                     RoutingState(route_key=route_key, evaluations=evaluations),
                 ) from exc
@@ -155,10 +156,11 @@ def decide(command: RouteNode) -> RoutingState:
         route_key=route_key, evaluations=evaluations, no_match=True, fallback_used=fallback_used
     )
     raise RoutingFailure(
-        ErrorBody(
-            code=ErrorCode.CONFLICT,
+        ErrorBody.for_field(
+            ErrorCode.CONFLICT,
+            "no_match_policy",
+            "no condition matched",
             message=f"decision {node.id!r}: no condition matched and no fallback connector",
-            details=[FieldError(field="no_match_policy", reason="no condition matched")],
         ),
         state,
     )

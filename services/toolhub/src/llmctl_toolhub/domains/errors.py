@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 
 __all__ = ["DomainError", "conflict", "invalid", "not_found"]
 
@@ -23,32 +23,14 @@ class DomainError(Exception):
 def not_found(what: str, entity_id: str, field: str = "id") -> DomainError:
     """``what`` ``entity_id`` does not exist."""
     message = f"{what} {entity_id!r} not found"
-    return DomainError(
-        ErrorBody(
-            code=ErrorCode.NOT_FOUND,
-            message=message,
-            details=[FieldError(field=field, reason=message)],
-        )
-    )
+    return DomainError(ErrorBody.for_field(ErrorCode.NOT_FOUND, field, message, message=message))
 
 
 def conflict(message: str, field: str) -> DomainError:
     """The stored state conflicts with the request (stale version, already decided, ...)."""
-    return DomainError(
-        ErrorBody(
-            code=ErrorCode.CONFLICT,
-            message=message,
-            details=[FieldError(field=field, reason=message)],
-        )
-    )
+    return DomainError(ErrorBody.for_field(ErrorCode.CONFLICT, field, message, message=message))
 
 
 def invalid(field: str, reason: str) -> DomainError:
     """One input field is wrong."""
-    return DomainError(
-        ErrorBody(
-            code=ErrorCode.VALIDATION_FAILED,
-            message=f"{field}: {reason}",
-            details=[FieldError(field=field, reason=reason)],
-        )
-    )
+    return DomainError(ErrorBody.for_field(ErrorCode.VALIDATION_FAILED, field, reason))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 
 __all__ = ["NodeInputError", "NodeOutcome", "conflicting_state"]
 
@@ -32,17 +32,9 @@ class NodeInputError(Exception):
     @classmethod
     def field(cls, field: str, reason: str) -> NodeInputError:
         """One bad config/input field."""
-        return cls(
-            ErrorBody(
-                code=ErrorCode.VALIDATION_FAILED,
-                message=f"{field}: {reason}",
-                details=[FieldError(field=field, reason=reason)],
-            )
-        )
+        return cls(ErrorBody.for_field(ErrorCode.VALIDATION_FAILED, field, reason))
 
 
 def conflicting_state(message: str, field: str) -> ErrorBody:
     """A tool result conflicts with what the node was asked to do."""
-    return ErrorBody(
-        code=ErrorCode.CONFLICT, message=message, details=[FieldError(field=field, reason=message)]
-    )
+    return ErrorBody.for_field(ErrorCode.CONFLICT, field, message, message=message)

@@ -73,9 +73,10 @@ class ToolDeps:
 def not_found(what: str, field: str, value: str) -> ToolError:
     """``not_found`` naming the argument that points nowhere."""
     return ToolError(
-        ErrorBody(
-            code=ErrorCode.NOT_FOUND,
+        ErrorBody.for_field(
+            ErrorCode.NOT_FOUND,
+            f"arguments.{field}",
+            f"no such {what}",
             message=f"{what} {value!r} not found",
-            details=[FieldError(field=f"arguments.{field}", reason=f"no such {what}")],
         )
     )

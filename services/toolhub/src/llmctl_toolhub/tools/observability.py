@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from llmctl_contracts import ErrorBody, ErrorCode, FieldError
+from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.artifacts import ArtifactRecord
 from llmctl_contracts.rpc import GetById, ListRunEvents, NodeRunRecord, RunEventRecord, RunRecord
 from llmctl_contracts.tools import ToolCallRecord, ToolStatus
@@ -282,10 +282,4 @@ def observability_tools(deps: ToolDeps) -> list[ToolSpec[Any, Any]]:
 
 
 def _invalid(field: str, reason: str) -> ToolError:
-    return ToolError(
-        ErrorBody(
-            code=ErrorCode.VALIDATION_FAILED,
-            message=f"{field}: {reason}",
-            details=[FieldError(field=field, reason=reason)],
-        )
-    )
+    return ToolError(ErrorBody.for_field(ErrorCode.VALIDATION_FAILED, field, reason))

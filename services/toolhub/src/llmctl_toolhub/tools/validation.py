@@ -153,10 +153,11 @@ def validation_tools(registry: ToolRegistry) -> list[ToolSpec[Any, Any]]:
             ) from exc
         if not spec.writes:
             raise ToolError(
-                ErrorBody(
-                    code=ErrorCode.VALIDATION_FAILED,
+                ErrorBody.for_field(
+                    ErrorCode.VALIDATION_FAILED,
+                    "arguments.tool",
+                    "not a write tool",
                     message=f"{spec.name} does not write; only write tools are checked here",
-                    details=[FieldError(field="arguments.tool", reason="not a write tool")],
                 )
             )
         try:
