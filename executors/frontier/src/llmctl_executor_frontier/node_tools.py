@@ -49,7 +49,7 @@ class NodeTools:
     descriptors: list[ToolDescriptor]
     invoker: NodeRunTools
     journal: list[ToolCallRecord]
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.calls = [_summary(r.call_index, r) for r in self.journal]

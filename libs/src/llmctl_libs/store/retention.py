@@ -67,7 +67,8 @@ class RetentionRule:
         Raises:
             SystemExit: the variable is not a number of hours > 0 (naming it).
         """
-        return timedelta(hours=_env_number(environ, self.env, self.default_hours, "hours > 0"))
+        hours = _env_number(environ, self.env, self.default_hours, "hours", allow_zero=False)
+        return timedelta(hours=hours)
 
 
 def outbox_retention(outbox: sa.Table) -> RetentionRule:
@@ -112,12 +113,14 @@ def sweep_interval_from_env(environ: Mapping[str, str] = os.environ) -> float:
     Raises:
         SystemExit: the variable is not a number of seconds >= 0 (naming it).
     """
-    return _env_number(environ, INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS, "seconds >= 0")
+    return _env_number(environ, INTERVAL_ENV, DEFAULT_INTERVAL_SECONDS, "seconds", allow_zero=True)
 
 
-def _env_number(environ: Mapping[str, str], name: str, default: float, wanted: str) -> float:
-    """``name`` as a number (``default`` when unset); ``wanted`` is ``"<unit> > 0"`` or
-    ``"<unit> >= 0"``."""
+def _env_number(
+    environ: Mapping[str, str], name: str, default: float, unit: str, *, allow_zero: bool
+) -> float:
+    """``name`` as a number of ``unit`` (``default`` when unset), > 0 or, with ``allow_zero``,
+    >= 0; anything else stops the service naming the variable."""
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -125,8 +128,9 @@ def _env_number(environ: Mapping[str, str], name: str, default: float, wanted: s
         value = float(raw)
     except ValueError:
         value = float("nan")
-    if not (value > 0 if wanted.endswith("> 0") else value >= 0):
-        raise SystemExit(f"{name} must be a number of {wanted}, got {raw!r}")
+    if not (value >= 0 if allow_zero else value > 0):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise SystemExit(f"{name} must be a number of {unit} {bound}, got {raw!r}")
     return value
 
 
