@@ -14,6 +14,7 @@ from pathlib import Path
 from llmctl_contracts import encode, subjects
 from llmctl_contracts.rpc import HealthReport, RpcReply
 
+from . import event_loop
 from .bus import Bus
 from .health import HealthServer
 from .settings import ServiceSettings
@@ -183,5 +184,5 @@ def run_cli(definition: ServiceDefinition, argv: list[str] | None = None) -> int
     if action != "run":
         print(f"usage: llmctl-{definition.name} [run|migrate]", file=sys.stderr)
         return 2
-    asyncio.run(_serve(definition))
+    event_loop.run(_serve(definition))
     return 0

@@ -3,7 +3,7 @@
 from .base import ConcurrencyError, EventStore, NewEvent, StoredEvent
 from .database import Database
 from .inbox import Inbox
-from .once import OnceRecorder
+from .once import OnceRecord, OnceRecorder
 from .outbox import Outbox, OutboxMessage, OutboxRelay, PendingMessage
 from .postgres import PostgresEventStore
 from .retention import RetentionRule, RetentionSweeper
@@ -15,6 +15,7 @@ __all__ = [
     "EventStore",
     "Inbox",
     "NewEvent",
+    "OnceRecord",
     "OnceRecorder",
     "Outbox",
     "OutboxMessage",

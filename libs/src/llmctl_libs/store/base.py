@@ -69,6 +69,20 @@ class EventStore(ABC):
                 key was already recorded).
         """
 
+    async def append_streams(
+        self, conn: AsyncConnection, appends: list[tuple[str, int, list[NewEvent]]]
+    ) -> None:
+        """Append to several streams in the caller's transaction: each ``(stream_id,
+        expected_version, events)`` as :meth:`append` would (an adapter may do it in one
+        statement).
+
+        Raises:
+            ConcurrencyError: a stream is not at its expected version (or an idempotency key
+                was already recorded); nothing is appended.
+        """
+        for stream_id, expected_version, events in appends:
+            await self.append(conn, stream_id, expected_version, events)
+
     @abstractmethod
     async def read(
         self,

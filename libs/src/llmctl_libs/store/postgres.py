@@ -25,15 +25,17 @@ class PostgresEventStore(EventStore):
 
     def __init__(self, tables: StoreTables) -> None:
         self._events = tables.events
-        # one multi-row insert, straight on the driver (the hot path appends every step)
+        # one multi-row insert, straight on the driver (the hot path appends every step, and
+        # a batch of steps appends to many runs' streams at once)
         self._append = (
             f'INSERT INTO "{tables.events.schema}".events '
             "(stream_id, version, event_id, type, type_version, envelope, idempotency_key) "
-            "SELECT %(stream_id)s, %(expected)s + e.ord, e.event_id, e.type, e.type_version, "
-            "e.envelope, e.idempotency_key "
-            "FROM unnest(%(ids)s::text[], %(types)s::text[], %(type_versions)s::integer[], "
-            "%(envelopes)s::bytea[], %(keys)s::text[]) WITH ORDINALITY "
-            "AS e(event_id, type, type_version, envelope, idempotency_key, ord) ORDER BY e.ord"
+            "SELECT e.stream_id, e.version, e.event_id, e.type, e.type_version, e.envelope, "
+            "e.idempotency_key FROM unnest(%(streams)b::text[], %(versions)b::integer[], "
+            "%(ids)b::text[], %(types)b::text[], %(type_versions)b::integer[], "
+            "%(envelopes)b::bytea[], %(keys)b::text[]) WITH ORDINALITY AS e(stream_id, "
+            "version, event_id, type, type_version, envelope, idempotency_key, ord) "
+            "ORDER BY e.ord"
         )
 
     async def append(
@@ -43,11 +45,24 @@ class PostgresEventStore(EventStore):
         expected_version: int,
         events: list[NewEvent],
     ) -> int:
+        await self.append_streams(conn, [(stream_id, expected_version, events)])
+        return expected_version + len(events)
+
+    async def append_streams(
+        self, conn: AsyncConnection, appends: list[tuple[str, int, list[NewEvent]]]
+    ) -> None:
+        streams: list[str] = []
+        versions: list[int] = []
+        events: list[NewEvent] = []
+        for stream_id, expected_version, stream_events in appends:
+            streams += [stream_id] * len(stream_events)
+            versions += range(expected_version + 1, expected_version + 1 + len(stream_events))
+            events += stream_events
         if not events:
-            return expected_version
+            return
         params = {
-            "stream_id": stream_id,
-            "expected": expected_version,
+            "streams": streams,
+            "versions": versions,
             "ids": [e.event_id for e in events],
             "types": [e.type for e in events],
             "type_versions": [e.type_version for e in events],
@@ -57,11 +72,11 @@ class PostgresEventStore(EventStore):
         try:
             await (await driver_connection(conn)).execute(self._append, params)
         except (IntegrityError, psycopg.IntegrityError) as exc:
+            named = ", ".join(f"{stream} at {version}" for stream, version, _ in appends[:5])
+            named += ", ..." if len(appends) > 5 else ""
             raise ConcurrencyError(
-                f"stream {stream_id} is not at version {expected_version} "
-                "or an idempotency key repeats"
+                f"a stream is not at its expected version ({named}) or an idempotency key repeats"
             ) from exc
-        return expected_version + len(events)
 
     async def read(
         self,

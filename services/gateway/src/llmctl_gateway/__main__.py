@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 from types import FrameType
 
 import uvicorn
+
+from llmctl_libs import event_loop
 
 from .app import create_app
 from .settings import GatewaySettings
@@ -54,7 +55,7 @@ def main() -> None:
     # signal against the previous handlers; make those no-ops so a requested stop exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stopped)
-    asyncio.run(instance.serve())
+    event_loop.run(instance.serve())
     if not instance.started:
         raise SystemExit(1)
 

@@ -37,8 +37,10 @@ from .tables import SCHEMA, idempotency
 
 __all__ = ["CONSUMER_WORKERS", "DEFINITION", "TIMEOUT_GRACE_ENV", "setup", "timeout_grace_from_env"]
 
-# Messages handled concurrently per consumer; steps of one run are serialized by its row lock.
-CONSUMER_WORKERS = 8
+# Messages handled concurrently per consumer. Each waits for the transaction its step joins
+# (step_groups): the more in flight, the larger the batches under load. Steps of one run stay
+# serial (one lane holds a run at a time, and its row lock across replicas).
+CONSUMER_WORKERS = 64
 TIMEOUT_GRACE_ENV = "LLMCTL_NODE_TIMEOUT_GRACE_SECONDS"
 """Seconds past a node's timeout before the orchestrator fails a silent attempt (default 15)."""
 

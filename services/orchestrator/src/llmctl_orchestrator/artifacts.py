@@ -17,12 +17,12 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts import MessageType
 from llmctl_contracts.artifacts import ARTIFACT_KIND_BY_NODE_TYPE
 from llmctl_libs.messages import Trace
+from llmctl_libs.store.driver import driver_connection
 
 from .tables import SCHEMA
 
@@ -33,11 +33,11 @@ _KIND_CASE = " ".join(
     for node_type, kind in ARTIFACT_KIND_BY_NODE_TYPE.items()
 )
 
-_UPSERT = sa.text(
-    f"""
+_UPSERT = f"""
     WITH patch AS (
-        SELECT p.node_run_id, p.content
-        FROM jsonb_to_recordset(CAST(:patches AS jsonb)) AS p(node_run_id text, content jsonb)
+        SELECT p.node_run_id, p.content, p.request_id, p.correlation_id
+        FROM jsonb_to_recordset(%(patches)s::jsonb)
+            AS p(node_run_id text, content jsonb, request_id text, correlation_id text)
     )
     INSERT INTO {SCHEMA}.artifacts AS a (
         id, run_id, node_run_id, node_id, node_type, kind, status, content,
@@ -48,7 +48,7 @@ _UPSERT = sa.text(
            nr.status, patch.content,
            encode(sha256(convert_to(patch.content::text, 'UTF8')), 'hex'),
            octet_length(patch.content::text),
-           'artifact:' || nr.id, :request_id, :correlation_id
+           'artifact:' || nr.id, patch.request_id, patch.correlation_id
     FROM patch JOIN {SCHEMA}.node_runs AS nr ON nr.id = patch.node_run_id
     ON CONFLICT (node_run_id) DO UPDATE SET
         status = EXCLUDED.status,
@@ -60,7 +60,8 @@ _UPSERT = sa.text(
         request_id = EXCLUDED.request_id,
         updated_at = now()
     """
-)
+"""Upserts the artifacts of every patched node run of a transaction (fixed SQL on the driver:
+the statement runs with nearly every step)."""
 
 
 class ArtifactPatches:
@@ -94,18 +95,27 @@ class ArtifactPatches:
 
     async def flush(self, conn: AsyncConnection, trace: Trace) -> None:
         """Upsert every patched node run's artifact (one statement)."""
-        if not self._patches:
-            return
+        await self.flush_all(conn, [(self, trace)])
+
+    @staticmethod
+    async def flush_all(
+        conn: AsyncConnection, changes: list[tuple[ArtifactPatches, Trace]]
+    ) -> None:
+        """Upsert the artifacts of several runs' patches (one statement), each recorded with
+        the request and correlation of its own step's trace."""
         rows = [
-            {"node_run_id": node_run_id, "content": msgspec.to_builtins(content)}
-            for node_run_id, content in sorted(self._patches.items())
-        ]
-        await conn.execute(
-            _UPSERT,
             {
-                "patches": msgspec.json.encode(rows).decode(),
+                "node_run_id": node_run_id,
+                "content": msgspec.to_builtins(content),
                 "request_id": trace.request_id,
                 "correlation_id": trace.correlation_id,
-            },
-        )
-        self._patches.clear()
+            }
+            for patches, trace in changes
+            for node_run_id, content in sorted(patches._patches.items())
+        ]
+        if not rows:
+            return
+        driver = await driver_connection(conn)
+        await driver.execute(_UPSERT, {"patches": msgspec.json.encode(rows).decode()})
+        for patches, _ in changes:
+            patches._patches.clear()

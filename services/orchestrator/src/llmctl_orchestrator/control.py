@@ -184,7 +184,7 @@ class RunControl:
 
     async def _node_run(self, writer: RunWriter, request: ControlRun) -> Any:
         assert request.node_run_id is not None
-        row = await self._coordinator.node_run(writer.conn, request.node_run_id)
+        row = await self._coordinator.node_run(writer, request.node_run_id)
         if row is None or row.run_id != request.run_id:
             raise not_found("node run", request.node_run_id)
         if row.superseded:
@@ -262,8 +262,8 @@ class RunControl:
             ),
             node_run_id=row.id,
         )
-        await self._coordinator.update_node_run(
-            writer.conn, row.id, status=NodeRunStatus.SKIPPED.value, output=output
+        self._coordinator.update_node_run(
+            writer, row.id, status=NodeRunStatus.SKIPPED.value, output=output
         )
         self._coordinator.route(
             writer,
@@ -280,7 +280,7 @@ class RunControl:
         """Queue node runs again (``node.requeued``); each keeps its attempts on record."""
         if not ids:
             return
-        rows = await self._coordinator.node_runs_by_id(writer.conn, ids)
+        rows = await self._coordinator.node_runs_by_id(writer, ids)
         for node_run_id in ids:
             row = rows[node_run_id]
             writer.emit(
@@ -293,8 +293,8 @@ class RunControl:
                 ),
                 node_run_id=node_run_id,
             )
-            await self._coordinator.update_node_run(
-                writer.conn, node_run_id, status=NodeRunStatus.QUEUED.value, error=None
+            self._coordinator.update_node_run(
+                writer, node_run_id, status=NodeRunStatus.QUEUED.value, error=None
             )
 
     async def _reroute_unrouted(
@@ -306,7 +306,7 @@ class RunControl:
         unrouted = [r for r in state.open_node_runs if r not in busy]
         if not unrouted:
             return
-        rows = await self._coordinator.node_runs_by_id(writer.conn, unrouted)
+        rows = await self._coordinator.node_runs_by_id(writer, unrouted)
         for node_run_id in unrouted:
             row = rows[node_run_id]
             self._coordinator.route(
@@ -357,6 +357,7 @@ class RunControl:
         await self._store.mark_superseded(
             writer.conn, writer.run_id, queued.sequence, writer.sequence - 1
         )
+        await writer.node_runs.flush(writer.conn)
         await writer.conn.execute(
             sa.update(node_runs).where(node_runs.c.id.in_(superseded)).values(superseded=True)
         )
@@ -393,7 +394,7 @@ class RunControl:
         state = writer.state
         if not state.open_node_runs:
             return
-        rows = await self._coordinator.node_runs_by_id(writer.conn, list(state.open_node_runs))
+        rows = await self._coordinator.node_runs_by_id(writer, list(state.open_node_runs))
         again = [
             r
             for r in state.open_node_runs

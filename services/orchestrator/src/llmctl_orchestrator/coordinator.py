@@ -15,8 +15,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
-from psycopg.types.json import Jsonb
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts import (
@@ -69,10 +68,10 @@ from .engine import (
 from .engine.context import build_context
 from .flowcharts import FlowchartRepository
 from .queries import run_record
-from .step_groups import QueuedStep, StepGroups
+from .step_groups import Batch, QueuedStep, StepGroups
 from .tables import idempotency, node_runs, runs, store, timers
 from .workers import tell_workers_to_stop, worker_for
-from .writer import RunWriter
+from .writer import RunWriter, flush_writers
 
 __all__ = [
     "MAX_RETRY_DELAY_MS",
@@ -91,22 +90,20 @@ _KEY_SEPARATOR = "\x1f"
 """Joins an inbox scope and a message id in the claim statement's result (in neither)."""
 _CLAIM_AND_LOCK = (
     f"WITH claim AS (INSERT INTO {store.inbox.schema}.inbox (consumer, message_id) "
-    "SELECT * FROM unnest(%(consumers)s::text[], %(message_ids)s::text[]) "
+    "SELECT * FROM unnest(%(consumers)b::text[], %(message_ids)b::text[]) "
     "ON CONFLICT DO NOTHING RETURNING consumer, message_id) "
     "SELECT (SELECT array_agg(consumer || chr(31) || message_id) FROM claim) AS claimed_keys, "
-    f"r.* FROM {runs.schema}.runs r WHERE r.id = %(run_id)s FOR UPDATE OF r"
+    f"r.* FROM {runs.schema}.runs r WHERE r.id = ANY(%(run_ids)b::text[]) "
+    "ORDER BY r.id FOR UPDATE OF r"
 )
-"""Claims a step group's messages and locks its run row: one statement, one round trip."""
-_INSERT_NODE_RUN = (
-    f"INSERT INTO {node_runs.schema}.node_runs (id, run_id, node_id, node_type, "
-    "execution_index, status, attempt, input_context, output) VALUES (%(id)s, %(run_id)s, "
-    "%(node_id)s, %(node_type)s, %(execution_index)s, %(status)s, %(attempt)s, "
-    "%(input_context)s, %(output)s)"
+"""Claims a batch's messages and locks its runs' rows: one statement, one round trip."""
+_SCHEDULE = (
+    f"INSERT INTO {timers.schema}.timers (id, run_id, node_run_id, kind, attempt, due_at) "
+    "VALUES (%(id)s, %(run_id)s, %(node_run_id)s, %(kind)s, %(attempt)s, %(due_at)s) "
+    "ON CONFLICT (id) DO NOTHING"
 )
-_NODE_RUN_JSON = frozenset(c.name for c in node_runs.c if isinstance(c.type, JSONB))
-"""Node-run columns whose values are sent as ``jsonb`` (``None`` as JSON null, as before)."""
-_UPDATE_NODE_RUN: dict[tuple[str, ...], str] = {}
-"""Node-run update statements by the columns they set (a handful of shapes)."""
+_UNSCHEDULE = f"DELETE FROM {timers.schema}.timers WHERE id = %(id)s"
+"""Timer statements (one per dispatch and per report): fixed SQL on the driver."""
 MAX_RETRY_DELAY_MS = 300_000
 """Longest wait between two attempts, whatever the backoff and attempt number."""
 
@@ -148,7 +145,7 @@ class RunCoordinator:
         self._bus = bus
         self._timeout_grace = timeout_grace_seconds
         self.on_wake: Callable[[datetime], None] | None = None
-        self._groups = StepGroups(self._process_group)
+        self._groups = StepGroups(self._process_batch)
         self._requests = IdempotentRequests(idempotency)
 
     # -- entry points ------------------------------------------------------------------------
@@ -227,7 +224,7 @@ class RunCoordinator:
         report = decode_payload(envelope, NodeExecuted)
 
         async def step(writer: RunWriter, graph: FlowchartGraph, _meta: dict[str, Any]) -> None:
-            row = await self.node_run(writer.conn, report.node_run_id)
+            row = await self.node_run(writer, report.node_run_id)
             if not is_running(writer, row, report.node_run_id, report.attempt):
                 return  # late, stale or superseded: a terminal state is never overwritten
             node = graph.nodes[row.node_id]
@@ -279,7 +276,7 @@ class RunCoordinator:
             values: dict[str, Any] = {"routing_state": _builtins(routing)}
             if routing.fallback_used:
                 values["status"] = NodeRunStatus.SUCCEEDED_WITH_WARNING.value
-            await self.update_node_run(writer.conn, decided.node_run_id, **values)
+            self.update_node_run(writer, decided.node_run_id, **values)
             if decided.error is not None:
                 await self.fail_run(writer, decided.error, decided.node_run_id)
                 return
@@ -299,61 +296,71 @@ class RunCoordinator:
 
     async def _step(self, envelope: Envelope, inbox_scope: str, body: Step) -> None:
         """Run ``body`` once per message on the locked run, in a transaction it may share with
-        other messages of the same run that arrived meanwhile (group commit)."""
+        other messages, of this run and others, that arrived meanwhile (group commit)."""
         assert envelope.run_id is not None
         await self._groups.submit(envelope.run_id, QueuedStep(envelope, inbox_scope, body))
 
-    async def _process_group(self, run_id: str, group: list[QueuedStep]) -> None:
-        """One transaction for the group; if it fails, each message alone (so one message
-        that cannot be processed does not hold the others back)."""
+    async def _process_batch(self, batch: Batch) -> None:
+        """One transaction for the batch. If it fails: each run's steps alone, and if that
+        fails, each message alone, so one message that cannot be processed holds back
+        neither the other runs nor its own run's other messages."""
         try:
-            await self._transaction(run_id, group)
+            await self._transaction(batch)
         except Exception as exc:
-            if len(group) == 1:
-                group[0].settle(exc)
+            if len(batch) > 1:
+                for run_id, steps in batch.items():
+                    await self._process_batch({run_id: steps})
                 return
-            for step in group:
-                try:
-                    await self._transaction(run_id, [step])
-                except Exception as single:
-                    step.settle(single)
-                else:
-                    step.settle()
+            ((run_id, steps),) = batch.items()
+            if len(steps) == 1:
+                steps[0].settle(exc)
+                return
+            for step in steps:
+                await self._process_batch({run_id: [step]})
             return
-        for step in group:
-            step.settle()
+        for steps in batch.values():
+            for step in steps:
+                step.settle()
 
-    async def _transaction(self, run_id: str, group: list[QueuedStep]) -> None:
-        writer: RunWriter | None = None
+    async def _transaction(self, batch: Batch) -> None:
+        writers: list[RunWriter] = []
         async with self._db.transaction() as conn:
-            claimed, row = await self._claim_and_lock(conn, run_id, group)
-            if not claimed or row is None:
-                return
-            loaded = await self._load(conn, row, Trace.caused_by(claimed[0].envelope))
-            if loaded is None:
-                return
-            writer, graph, meta = loaded
-            for step in claimed:
-                if writer.current_status in _TERMINAL_RUN:
-                    break  # a terminal run takes no more effects (the claims stay)
-                writer.trace = Trace.caused_by(step.envelope)
-                await step.body(writer, graph, meta)
-            pending = await writer.flush()
-        await self.after_commit(writer, pending)
+            claimed, rows = await self._claim_and_lock(conn, batch)
+            for run_id, steps in claimed.items():
+                row = rows.get(run_id)
+                if row is None:
+                    continue  # the run is missing: nothing to do for these messages, ever
+                loaded = await self._load(conn, row, Trace.caused_by(steps[0].envelope))
+                if loaded is None:
+                    continue
+                writer, graph, meta = loaded
+                for step in steps:
+                    if writer.current_status in _TERMINAL_RUN:
+                        break  # a terminal run takes no more effects (the claims stay)
+                    writer.trace = Trace.caused_by(step.envelope)
+                    await step.body(writer, graph, meta)
+                writers.append(writer)
+            pending = await flush_writers(conn, writers)
+        self._relay.enqueue(pending)
+        for writer in writers:
+            await self._after_commit_effects(writer)
 
     @staticmethod
     async def _claim_and_lock(
-        conn: AsyncConnection, run_id: str, group: list[QueuedStep]
-    ) -> tuple[list[QueuedStep], Any]:
-        """Claim the group's messages in the inbox and lock the run row, in one statement.
+        conn: AsyncConnection, batch: Batch
+    ) -> tuple[dict[str, list[QueuedStep]], dict[str, Any]]:
+        """Claim the batch's messages in the inbox and lock its runs' rows (in id order, so
+        two batches never deadlock on each other), in one statement.
 
         Returns:
-            The steps whose message was claimed now (a message that appears twice in the
-            group counts once), and the locked run row (``None`` when the run is missing).
+            By run id, the steps whose message was claimed now (a message that appears twice
+            counts once), in arrival order; and the locked run rows by run id (a missing run
+            has none).
         """
-        unique: dict[tuple[str, str], QueuedStep] = {}
-        for step in group:
-            unique.setdefault((step.inbox_scope, step.envelope.idempotency_key), step)
+        unique: dict[tuple[str, str], tuple[str, QueuedStep]] = {}
+        for run_id, steps in batch.items():
+            for step in steps:
+                unique.setdefault((step.inbox_scope, step.envelope.idempotency_key), (run_id, step))
         driver = await driver_connection(conn)
         async with driver.cursor(row_factory=namedtuple_row) as cursor:
             await cursor.execute(
@@ -361,19 +368,28 @@ class RunCoordinator:
                 {
                     "consumers": [scope for scope, _ in unique],
                     "message_ids": [key for _, key in unique],
-                    "run_id": run_id,
+                    "run_ids": list(batch),
                 },
             )
-            row: Any = await cursor.fetchone()
-        if row is None:
-            # the run is missing: the claims stand (nothing to do for these messages ever)
-            return list(unique.values()), None
-        keys = {tuple(k.split(_KEY_SEPARATOR, 1)) for k in row.claimed_keys or []}
-        return [step for key, step in unique.items() if key in keys], row
+            locked: list[Any] = await cursor.fetchall()
+        rows = {row.id: row for row in locked}
+        if locked:
+            keys = {tuple(k.split(_KEY_SEPARATOR, 1)) for k in locked[0].claimed_keys or []}
+        else:
+            keys = set(unique)  # no run exists: nothing to process, the claims stand anyway
+        claimed: dict[str, list[QueuedStep]] = {}
+        for key, (run_id, step) in unique.items():
+            if key in keys:
+                claimed.setdefault(run_id, []).append(step)
+        return claimed, rows
 
     async def after_commit(self, writer: RunWriter, pending: list[PendingMessage]) -> None:
         """Publish what a committed step queued, stop cancelled work, wake for its timers."""
         self._relay.enqueue(pending)
+        await self._after_commit_effects(writer)
+
+    async def _after_commit_effects(self, writer: RunWriter) -> None:
+        """Stop the work a committed step cancelled and wake for the timers it set."""
         await tell_workers_to_stop(self._bus, writer.run_id, writer.stop_node_runs)
         if writer.wake_at is not None and self.on_wake is not None:
             self.on_wake(writer.wake_at)
@@ -415,9 +431,7 @@ class RunCoordinator:
             if isinstance(node, _INLINE) and writer.current_status not in _HOLDING
             else None
         )
-        driver = await driver_connection(writer.conn)
-        await driver.execute(
-            _INSERT_NODE_RUN,
+        writer.node_runs.insert(
             {
                 "id": node_run_id,
                 "run_id": writer.run_id,
@@ -428,9 +442,9 @@ class RunCoordinator:
                 if inline_output is None
                 else NodeRunStatus.SUCCEEDED.value,
                 "attempt": 0 if inline_output is None else 1,
-                "input_context": Jsonb(context),
-                "output": Jsonb(inline_output),
-            },
+                "input_context": context,
+                "output": inline_output,
+            }
         )
         writer.emit(
             MessageType.NODE_QUEUED,
@@ -491,7 +505,7 @@ class RunCoordinator:
             if free <= 0:
                 return
             batch = state.ready[:free]
-            rows = await self.node_runs_by_id(writer.conn, batch)
+            rows = await self.node_runs_by_id(writer, batch)
             for ready_id in batch:
                 row = rows[ready_id]
                 await self._launch(
@@ -539,8 +553,8 @@ class RunCoordinator:
             idempotency_key=f"execute:{node_run_id}:attempt:{attempt}",
             node_run_id=node_run_id,
         )
-        await self.update_node_run(
-            writer.conn,
+        self.update_node_run(
+            writer,
             node_run_id,
             status=NodeRunStatus.DISPATCHED.value,
             attempt=attempt,
@@ -572,8 +586,8 @@ class RunCoordinator:
                 NodeFailed(node_run_id=node_run_id, node_id=node.id, error=error, attempt=attempt),
                 node_run_id=node_run_id,
             )
-            await self.update_node_run(
-                writer.conn,
+            self.update_node_run(
+                writer,
                 node_run_id,
                 status=NodeRunStatus.FAILED.value,
                 error=_builtins(error),
@@ -596,11 +610,11 @@ class RunCoordinator:
             ),
             node_run_id=node_run_id,
         )
-        await self.update_node_run(
-            writer.conn, node_run_id, status=NodeRunStatus.QUEUED.value, error=_builtins(error)
+        self.update_node_run(
+            writer, node_run_id, status=NodeRunStatus.QUEUED.value, error=_builtins(error)
         )
         if delay == 0:
-            row = await self.node_run(writer.conn, node_run_id)
+            row = await self.node_run(writer, node_run_id)
             await self.dispatch(
                 writer, graph, node, node_run_id, dict(row.input_context), attempt=attempt + 1
             )
@@ -639,7 +653,7 @@ class RunCoordinator:
             values: dict[str, Any] = {"status": status.value, "output": output}
             if isinstance(node, _INLINE):
                 values["attempt"] = 1
-            await self.update_node_run(writer.conn, node_run_id, **values)
+            self.update_node_run(writer, node_run_id, **values)
         self.route(writer, graph, node, node_run_id, output, context)
 
     def route(
@@ -698,6 +712,7 @@ class RunCoordinator:
         ids = list(state.open_node_runs) if everything else state.in_flight + state.ready
         if not ids:
             return []
+        await writer.node_runs.flush(writer.conn)
         result = await writer.conn.execute(
             sa.update(node_runs)
             .where(
@@ -736,26 +751,25 @@ class RunCoordinator:
     async def _schedule(
         self, writer: RunWriter, kind: str, node_run_id: str, attempt: int, due: datetime
     ) -> None:
-        await writer.conn.execute(
-            insert(timers)
-            .values(
-                id=f"{kind}:{node_run_id}:{attempt}",
-                run_id=writer.run_id,
-                node_run_id=node_run_id,
-                kind=kind,
-                attempt=attempt,
-                due_at=due,
-            )
-            .on_conflict_do_nothing(index_elements=[timers.c.id])
+        driver = await driver_connection(writer.conn)
+        await driver.execute(
+            _SCHEDULE,
+            {
+                "id": f"{kind}:{node_run_id}:{attempt}",
+                "run_id": writer.run_id,
+                "node_run_id": node_run_id,
+                "kind": kind,
+                "attempt": attempt,
+                "due_at": due,
+            },
         )
         writer.wake(due)
 
     @staticmethod
     async def unschedule(conn: AsyncConnection, kind: str, node_run_id: str, attempt: int) -> None:
         """Drop a timer that no longer matters (its attempt reported in time)."""
-        await conn.execute(
-            sa.delete(timers).where(timers.c.id == f"{kind}:{node_run_id}:{attempt}")
-        )
+        driver = await driver_connection(conn)
+        await driver.execute(_UNSCHEDULE, {"id": f"{kind}:{node_run_id}:{attempt}"})
 
     # -- persistence helpers -----------------------------------------------------------------
 
@@ -852,15 +866,16 @@ class RunCoordinator:
         )
 
     @classmethod
-    async def node_run(cls, conn: AsyncConnection, node_run_id: str) -> Any:
+    async def node_run(cls, writer: RunWriter, node_run_id: str) -> Any:
         """One node run's row (see ``node_runs_by_id``), or ``None``."""
-        return (await cls.node_runs_by_id(conn, [node_run_id])).get(node_run_id)
+        return (await cls.node_runs_by_id(writer, [node_run_id])).get(node_run_id)
 
     @staticmethod
-    async def node_runs_by_id(conn: AsyncConnection, ids: list[str]) -> dict[str, Any]:
+    async def node_runs_by_id(writer: RunWriter, ids: list[str]) -> dict[str, Any]:
         """Run, node, status, attempt, input context, output and superseded flag of node runs,
-        by node run id."""
-        rows = await conn.execute(
+        by node run id (the run's buffered node-run writes are written first)."""
+        await writer.node_runs.flush(writer.conn)
+        rows = await writer.conn.execute(
             sa.select(
                 node_runs.c.id,
                 node_runs.c.run_id,
@@ -875,21 +890,9 @@ class RunCoordinator:
         return {row.id: row for row in rows}
 
     @staticmethod
-    async def update_node_run(conn: AsyncConnection, node_run_id: str, **values: Any) -> None:
-        """Update one node run's projection columns."""
-        values["updated_at"] = _now()
-        columns = tuple(sorted(values))
-        statement = _UPDATE_NODE_RUN.get(columns)
-        if statement is None:
-            assignments = ", ".join(f"{name} = %({name})s" for name in columns)
-            statement = f"UPDATE {node_runs.schema}.node_runs SET {assignments} WHERE id = %(id)s"
-            _UPDATE_NODE_RUN[columns] = statement
-        params = {
-            name: Jsonb(value) if name in _NODE_RUN_JSON else value
-            for name, value in values.items()
-        }
-        driver = await driver_connection(conn)
-        await driver.execute(statement, {**params, "id": node_run_id})
+    def update_node_run(writer: RunWriter, node_run_id: str, **values: Any) -> None:
+        """Change one node run's projection columns (buffered: see ``node_run_writes``)."""
+        writer.node_runs.update(node_run_id, values)
 
 
 def is_running(writer: RunWriter, row: Any, node_run_id: str, attempt: int) -> bool:

@@ -151,7 +151,7 @@ class TimerSweeper:
             if loaded is None:
                 return 0  # the run ended: the timer is moot
             writer, graph, _meta = loaded
-            row = await coordinator.node_run(conn, timer.node_run_id)
+            row = await coordinator.node_run(writer, timer.node_run_id)
             if timer.kind == "retry":
                 acted = await self._retry(writer, graph, row, timer)
             else:

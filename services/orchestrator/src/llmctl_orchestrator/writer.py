@@ -18,15 +18,20 @@ from llmctl_libs.store.outbox import OutboxMessage
 
 from .artifacts import ArtifactPatches
 from .engine import FlowchartGraph, RunState, evolve
+from .node_run_writes import NodeRunWrites, flush_node_run_writes
 from .tables import runs
 
-__all__ = ["RunWriter"]
+__all__ = ["RunWriter", "flush_writers"]
 
 _SAVE_PROGRESS = (
-    f"UPDATE {runs.schema}.runs SET state = %(state)s, last_sequence = %(last_sequence)s, "
-    "node_executions = %(node_executions)s, updated_at = %(updated_at)s WHERE id = %(id)s"
+    f"UPDATE {runs.schema}.runs AS r SET state = p.state, last_sequence = p.last_sequence, "
+    "node_executions = p.node_executions, updated_at = %(updated_at)s "
+    "FROM unnest(%(ids)b::text[], %(states)b::bytea[], %(sequences)b::integer[], "
+    "%(executions)b::integer[]) AS p(id, state, last_sequence, node_executions) "
+    "WHERE r.id = p.id"
 )
-"""Saves a step's state and sequence when the run's status and outcome stay as they are."""
+"""Saves the state and sequence of every run of a batch whose status and outcome stay as they
+are."""
 
 
 class RunWriter:
@@ -43,6 +48,8 @@ class RunWriter:
         wake_at: earliest timer this transaction scheduled (the local sweeper wakes for it).
         run_values: extra columns of the run row to save (deadline, cleared error...).
         artifacts: the node-run artifact changes of this transaction (saved on flush).
+        node_runs: the node-run projection writes of this transaction (buffered; written on
+            flush, or before anything reads node runs).
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class RunWriter:
         self.wake_at: datetime | None = None
         self.run_values: dict[str, Any] = {}
         self.artifacts = ArtifactPatches()
+        self.node_runs = NodeRunWrites()
         self._start_sequence = last_sequence
         self._events: list[NewEvent] = []
         self._messages: list[OutboxMessage] = []
@@ -177,31 +185,14 @@ class RunWriter:
             OutboxMessage(subject=subject, msg_id=idempotency_key, body=encode(envelope))
         )
 
-    async def flush(self) -> list[PendingMessage]:
-        """Append events, queue outbox messages and save the run projection.
-
-        Returns:
-            The outbox rows to hand to the relay once the transaction has committed.
-        """
-        await self._store.append(self.conn, self.run_id, self._start_sequence, self._events)
-        pending = await self._outbox.add(self.conn, self._messages)
+    async def save_run(self, now: datetime) -> None:
+        """Save the run row: state, sequence, counters and the changed status or outcome."""
         values: dict[str, Any] = {
             "state": msgspec.msgpack.encode(self.state),
             "last_sequence": self.sequence,
             "node_executions": self.state.node_executions,
-            "updated_at": datetime.now(UTC),
+            "updated_at": now,
         }
-        if (
-            self.status is None
-            and self.error is None
-            and self.outcome is None
-            and not (self.run_values)
-        ):
-            # the common step: a fixed statement straight on the driver (see store.driver)
-            driver = await driver_connection(self.conn)
-            await driver.execute(_SAVE_PROGRESS, {"id": self.run_id, **values})
-            await self.artifacts.flush(self.conn, self.trace)
-            return pending
         if self.status is not None:
             values["status"] = self.status
         if self.error is not None:
@@ -210,5 +201,71 @@ class RunWriter:
             values["outcome"] = self.outcome
         values.update(self.run_values)
         await self.conn.execute(sa.update(runs).where(runs.c.id == self.run_id).values(**values))
-        await self.artifacts.flush(self.conn, self.trace)
-        return pending
+
+    async def flush(self) -> list[PendingMessage]:
+        """Append events, queue outbox messages and save the run projection.
+
+        Returns:
+            The outbox rows to hand to the relay once the transaction has committed.
+        """
+        return await flush_writers(self.conn, [self])
+
+    @property
+    def saves_progress_only(self) -> bool:
+        """Whether saving this step changes only the state, sequence and counters (the
+        common step, saved with the others of its batch in one statement)."""
+        return (
+            self.status is None
+            and self.error is None
+            and self.outcome is None
+            and not self.run_values
+        )
+
+    def progress(self) -> tuple[str, bytes, int, int]:
+        """Run id, encoded state, sequence and node executions to save."""
+        return (
+            self.run_id,
+            msgspec.msgpack.encode(self.state),
+            self.sequence,
+            self.state.node_executions,
+        )
+
+
+async def flush_writers(conn: AsyncConnection, writers: list[RunWriter]) -> list[PendingMessage]:
+    """Write what the steps of one transaction produced, for all their runs at once: the
+    buffered node-run inserts and updates, one events insert, one outbox insert, one save of
+    every common step's run state, one artifacts upsert.
+
+    Returns:
+        The outbox rows (each run's in the order they were queued) to hand to the relay once
+        the transaction has committed.
+    """
+    if not writers:
+        return []
+    first = writers[0]
+    await flush_node_run_writes(conn, [w.node_runs for w in writers])
+    await first._store.append_streams(
+        conn, [(w.run_id, w._start_sequence, w._events) for w in writers]
+    )
+    pending = await first._outbox.add(conn, [m for w in writers for m in w._messages])
+    now = datetime.now(UTC)
+    common = [w.progress() for w in writers if w.saves_progress_only]
+    if common:
+        # the common step: a fixed statement straight on the driver (see store.driver)
+        driver = await driver_connection(conn)
+        await driver.execute(
+            _SAVE_PROGRESS,
+            {
+                "ids": [c[0] for c in common],
+                "states": [c[1] for c in common],
+                "sequences": [c[2] for c in common],
+                "executions": [c[3] for c in common],
+                "updated_at": now,
+            },
+        )
+    for writer in writers:
+        if not writer.saves_progress_only:
+            await writer.save_run(now)
+    # after the node runs: an artifact takes its node run's status from the node_runs row
+    await ArtifactPatches.flush_all(conn, [(w.artifacts, w.trace) for w in writers])
+    return pending

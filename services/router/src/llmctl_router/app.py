@@ -24,8 +24,9 @@ __all__ = [
     "setup",
 ]
 
-# Messages handled concurrently per consumer; steps of one run are serialized by its row lock.
-CONSUMER_WORKERS = 8
+# Route commands handled concurrently. Each waits for the batch its decision is written in
+# (RouteHandler): the more in flight, the larger the batches under load.
+CONSUMER_WORKERS = 64
 
 VALIDATE_CONDITIONS = subjects.rpc("router", "connector_conditions.validate")
 RESOLVE_NEXT_NODES = subjects.rpc("router", "next_nodes.resolve")
