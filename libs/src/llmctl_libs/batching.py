@@ -72,7 +72,11 @@ class Batcher(Generic[T, R]):
         except Exception as exc:
             outcomes = [exc] * len(batch)
         except BaseException:
-            for _, done in batch:
+            # cancelled (shutdown): fail this batch, and what waits if no other lane will take it
+            stranded = batch if self._running > 1 else batch + self._waiting
+            if self._running <= 1:
+                self._waiting = []
+            for _, done in stranded:
                 if not done.done():
                     done.set_exception(RuntimeError(f"{self._name}: batch abandoned"))
             raise

@@ -156,3 +156,22 @@ async def test_waiters_are_released_when_a_lane_is_cancelled() -> None:
     lane.cancel()
     with pytest.raises(RuntimeError, match="abandoned"):
         await waiter
+
+
+async def test_cancelling_the_last_lane_fails_the_steps_still_waiting() -> None:
+    started = asyncio.Event()
+
+    async def process(_batch: Batch) -> None:
+        started.set()
+        await asyncio.Event().wait()  # never finishes
+
+    groups = StepGroups(process, lanes=1)
+    first = asyncio.create_task(groups.submit("r1", _step("a")))
+    await started.wait()
+    queued = asyncio.create_task(groups.submit("r2", _step("b")))
+    await asyncio.sleep(0)
+    (lane,) = groups._lanes
+    lane.cancel()
+    for waiter in (first, queued):
+        with pytest.raises(RuntimeError, match="abandoned"):
+            await waiter

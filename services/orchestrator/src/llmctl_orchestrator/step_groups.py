@@ -24,7 +24,7 @@ from llmctl_contracts import Envelope
 
 __all__ = ["LANES", "MAX_BATCH", "MAX_GROUP", "Batch", "QueuedStep", "StepGroups"]
 
-MAX_GROUP = 64
+MAX_GROUP = 256
 """Most steps of one run a transaction takes."""
 MAX_BATCH = 256
 """Most steps a transaction takes in all (a batch stops taking runs once it has this many)."""
@@ -130,7 +130,12 @@ class StepGroups:
         except Exception as exc:  # the processor settles its steps; this is a safety net
             _settle_all(batch, exc)
         except BaseException:
-            _settle_all(batch, RuntimeError("step abandoned: its lane was cancelled"))
+            # cancelled (shutdown): fail this batch, and what waits if no other lane will take it
+            abandoned = RuntimeError("step abandoned: its lane was cancelled")
+            _settle_all(batch, abandoned)
+            if self._running <= 1:
+                waiting, self._waiting = self._waiting, {}
+                _settle_all(waiting, abandoned)
             raise
         finally:
             self._held.difference_update(batch)
