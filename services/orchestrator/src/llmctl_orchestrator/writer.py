@@ -243,29 +243,32 @@ async def flush_writers(conn: AsyncConnection, writers: list[RunWriter]) -> list
     if not writers:
         return []
     first = writers[0]
-    await flush_node_run_writes(conn, [w.node_runs for w in writers])
-    await first._store.append_streams(
-        conn, [(w.run_id, w._start_sequence, w._events) for w in writers]
-    )
-    pending = await first._outbox.add(conn, [m for w in writers for m in w._messages])
     now = datetime.now(UTC)
     common = [w.progress() for w in writers if w.saves_progress_only]
-    if common:
-        # the common step: a fixed statement straight on the driver (see store.driver)
-        driver = await driver_connection(conn)
-        await driver.execute(
-            _SAVE_PROGRESS,
-            {
-                "ids": [c[0] for c in common],
-                "states": [c[1] for c in common],
-                "sequences": [c[2] for c in common],
-                "executions": [c[3] for c in common],
-                "updated_at": now,
-            },
+    driver = await driver_connection(conn)
+    # Pipeline mode: the statements are sent back to back and their results read together
+    # (one or two round trips instead of one each); a failure still fails the transaction.
+    async with driver.pipeline():
+        await flush_node_run_writes(conn, [w.node_runs for w in writers])
+        await first._store.append_streams(
+            conn, [(w.run_id, w._start_sequence, w._events) for w in writers]
         )
+        if common:
+            # the common step: one fixed statement for every run of the batch
+            await driver.execute(
+                _SAVE_PROGRESS,
+                {
+                    "ids": [c[0] for c in common],
+                    "states": [c[1] for c in common],
+                    "sequences": [c[2] for c in common],
+                    "executions": [c[3] for c in common],
+                    "updated_at": now,
+                },
+            )
+        # after the node runs: an artifact takes its node run's status from the node_runs row
+        await ArtifactPatches.flush_all(conn, [(w.artifacts, w.trace) for w in writers])
+        pending = await first._outbox.add(conn, [m for w in writers for m in w._messages])
     for writer in writers:
         if not writer.saves_progress_only:
             await writer.save_run(now)
-    # after the node runs: an artifact takes its node run's status from the node_runs row
-    await ArtifactPatches.flush_all(conn, [(w.artifacts, w.trace) for w in writers])
     return pending
