@@ -1,13 +1,13 @@
-"""The message bus: FastStream on NATS JetStream.
+"""The message bus: NATS JetStream, with FastStream for request/reply and broadcast listeners.
 
 Streams are declared idempotently at start-up; JetStream publishes carry ``Nats-Msg-Id`` set to
 a deterministic idempotency key so the server drops a retried publish; work is consumed through
-durable push consumers in deliver groups with explicit acknowledgement.
+durable push consumers in deliver groups with explicit acknowledgement, subscribed with nats-py
+directly (:mod:`llmctl_libs.durable_consumer`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import nats
-from faststream import AckPolicy
-from faststream.message import StreamMessage
-from faststream.nats import JStream, NatsBroker, NatsMessage
+from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from llmctl_contracts import subjects
+
+from .durable_consumer import DurableConsumer
 
 __all__ = [
     "DEFAULT_ACK_WAIT_SECONDS",
@@ -48,6 +48,8 @@ RawRequestHandler = Callable[[bytes], Awaitable[bytes]]
 """A request/reply handler: request body in, reply body out."""
 
 DUPLICATE_WINDOW_SECONDS = 600.0
+GRACEFUL_STOP_SECONDS = 5.0
+"""How long a stopping service lets running handlers finish."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +97,11 @@ class Bus:
             logger=None,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
-            graceful_timeout=5.0,
+            graceful_timeout=GRACEFUL_STOP_SECONDS,
         )
         self._started = False
         self._durables: list[tuple[str, str, float]] = []
+        self._consumers: list[DurableConsumer] = []
 
     @property
     def nc(self) -> NatsClient:
@@ -117,11 +120,15 @@ class Bus:
         for stream, durable, ack_wait in self._durables:
             await reconcile_durable(self.nc, stream, durable, ack_wait_seconds=ack_wait)
         await self.broker.start()
+        for consumer in self._consumers:
+            await consumer.start(self.js)
         self._started = True
 
     async def stop(self) -> None:
         """Drain consumers and close the connection."""
         if self._started:
+            for consumer in self._consumers:
+                await consumer.stop(timeout=GRACEFUL_STOP_SECONDS)
             await self.broker.stop()
             self._started = False
 
@@ -144,47 +151,22 @@ class Bus:
         crashed consumer's message waits before redelivery.
         """
 
-        async def heartbeat(msg: NatsMessage) -> None:
-            while True:
-                await asyncio.sleep(ack_wait_seconds / 3)
-                await msg.in_progress()
-
-        context = self.broker.context
-
-        async def on_message(_body: Any) -> None:
-            # The message comes from FastStream's context rather than a ``NatsMessage``
-            # parameter: that parameter is a dependency FastStream resolves in a worker
-            # thread for every message (a thread hop per message on the hot path).
-            msg: NatsMessage = context.get_local("message")
-            headers = dict(msg.raw_message.headers or {})
-            beat = asyncio.create_task(heartbeat(msg))
-            try:
-                await handler(msg.body, headers)
-            except Exception:
-                logger.exception("handler for %s failed; message will be redelivered", subject)
-                await msg.nack(delay=0.5)
-                return
-            finally:
-                beat.cancel()
-            await msg.ack()
-
         self._durables.append((stream, durable, ack_wait_seconds))
-        # A durable push consumer with a deliver group (``queue``): the server pushes each
-        # message the moment it is stored (no long-poll round trips), and every replica of the
-        # service joins the same group, so the work is shared and survives restarts.
-        self.broker.subscriber(
-            subject,
-            queue=durable,
-            stream=JStream(stream, declare=False),
-            config=ConsumerConfig(
-                ack_wait=ack_wait_seconds,
+        # A durable push consumer with a deliver group (the durable's name): the server pushes
+        # each message the moment it is stored (no long-poll round trips), and every replica of
+        # the service joins the same group, so the work is shared and survives restarts.
+        # Subscribed with nats-py directly (see durable_consumer), not through FastStream.
+        self._consumers.append(
+            DurableConsumer(
+                subject=subject,
+                durable=durable,
+                stream=stream,
+                handler=handler,
+                ack_wait_seconds=ack_wait_seconds,
+                max_workers=max_workers,
                 max_ack_pending=max_ack_pending,
-                max_deliver=-1,
-            ),
-            ack_policy=AckPolicy.MANUAL,
-            max_workers=max_workers,
-            decoder=_raw_body,
-        )(on_message)
+            )
+        )
 
     def serve(self, subject: str, handler: RawRequestHandler) -> None:
         """Register a request/reply handler in this service's queue group."""
@@ -219,12 +201,6 @@ class Bus:
         """Core NATS request/reply; raises ``nats.errors.TimeoutError``/``NoRespondersError``."""
         msg = await self.nc.request(subject, data, timeout=timeout)
         return bytes(msg.data)
-
-
-async def _raw_body(msg: StreamMessage[Any]) -> bytes:
-    """FastStream's default decoder JSON-parses every body without a content type; our
-    handlers decode the bytes themselves (strictly, with msgspec), so skip that."""
-    return bytes(msg.body)
 
 
 async def ensure_streams(js: JetStreamContext) -> None:
