@@ -17,6 +17,7 @@ from llmctl_contracts.rpc import HealthReport, RpcReply
 from . import event_loop
 from .bus import Bus
 from .health import HealthServer
+from .heap import freeze_startup_heap
 from .settings import ServiceSettings
 from .store import (
     Database,
@@ -146,7 +147,8 @@ async def _serve(definition: ServiceDefinition) -> None:
     for hook in ctx.on_start:
         await hook()
     await health.start()
-    logger.info("%s started (pid %s)", definition.name, os.getpid())
+    frozen = freeze_startup_heap()
+    logger.info("%s started (pid %s, %d objects frozen)", definition.name, os.getpid(), frozen)
     await stop.wait()
     logger.info("%s stopping", definition.name)
     await health.stop()
