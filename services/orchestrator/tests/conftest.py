@@ -1,17 +1,21 @@
-"""A pure driver of the token engine for unit tests: the coordinator's steps without I/O."""
+"""Orchestrator test helpers: a pure driver of the token engine (the coordinator's steps without
+I/O), and a database with the orchestrator's schema (real Postgres)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 import pytest
+import sqlalchemy as sa
 
 from llmctl_contracts import MessageType, NodeRunStatus
 from llmctl_contracts.errors import ErrorBody, ErrorCode
 from llmctl_contracts.events import NodeFailed, NodeQueued, NodeRouted, NodeSucceeded
 from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_contracts.routing import RoutingState
+from llmctl_libs.store import Database
 from llmctl_orchestrator.engine import (
     Activation,
     FlowchartGraph,
@@ -22,6 +26,7 @@ from llmctl_orchestrator.engine import (
     next_activation,
     start_activation,
 )
+from llmctl_orchestrator.tables import SCHEMA, metadata
 
 
 def build_graph(
@@ -121,3 +126,16 @@ def driver() -> type[EngineDriver]:
 def graph_of() -> Any:
     """``build_graph``."""
     return build_graph
+
+
+@pytest.fixture
+async def orchestrator_db(database_url: str) -> AsyncIterator[Database]:
+    """A database with the orchestrator's tables (created from the metadata)."""
+    database = Database(database_url)
+    async with database.transaction() as conn:
+        await conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
+        await conn.run_sync(metadata.create_all)
+    try:
+        yield database
+    finally:
+        await database.dispose()

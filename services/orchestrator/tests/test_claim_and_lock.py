@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,15 +12,12 @@ from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.store import Database
 from llmctl_orchestrator.coordinator import RunCoordinator
 from llmctl_orchestrator.step_groups import QueuedStep
-from llmctl_orchestrator.tables import SCHEMA, metadata, runs, store
+from llmctl_orchestrator.tables import runs, store
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.transaction() as conn:
-        await conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-        await conn.run_sync(metadata.create_all)
+async def db(orchestrator_db: Database) -> Database:
+    async with orchestrator_db.transaction() as conn:
         await conn.execute(
             sa.insert(runs),
             [
@@ -37,10 +33,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
                 for run_id in ("run-1", "run-2")
             ],
         )
-    try:
-        yield database
-    finally:
-        await database.dispose()
+    return orchestrator_db
 
 
 async def _body(*_args: Any) -> None:

@@ -3,7 +3,6 @@ updates of new node runs fold into their inserts, and the final values always wi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,19 +14,12 @@ from llmctl_orchestrator.node_run_writes import (
     NodeRunWrites,
     flush_node_run_writes,
 )
-from llmctl_orchestrator.tables import SCHEMA, metadata, node_runs
+from llmctl_orchestrator.tables import node_runs
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.transaction() as conn:
-        await conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield database
-    finally:
-        await database.dispose()
+def db(orchestrator_db: Database) -> Database:
+    return orchestrator_db
 
 
 def _row(node_run_id: str, run_id: str = "run-1", **values: Any) -> dict[str, Any]:
