@@ -1,9 +1,10 @@
-"""The message bus: NATS JetStream, with FastStream for request/reply and broadcast listeners.
+"""The message bus: NATS JetStream and core NATS (FastStream holds the connection).
 
 Streams are declared idempotently at start-up; JetStream publishes carry ``Nats-Msg-Id`` set to
 a deterministic idempotency key so the server drops a retried publish; work is consumed through
-durable push consumers in deliver groups with explicit acknowledgement, subscribed with nats-py
-directly (:mod:`llmctl_libs.durable_consumer`).
+durable push consumers in deliver groups with explicit acknowledgement. Consumers, request
+handlers and listeners subscribe with nats-py directly (:mod:`llmctl_libs.durable_consumer`,
+:mod:`llmctl_libs.request_server`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import nats
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
@@ -24,6 +25,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from llmctl_contracts import subjects
 
 from .durable_consumer import DurableConsumer
+from .request_server import CoreSubscription
 
 __all__ = [
     "DEFAULT_ACK_WAIT_SECONDS",
@@ -102,6 +104,7 @@ class Bus:
         self._started = False
         self._durables: list[tuple[str, str, float]] = []
         self._consumers: list[DurableConsumer] = []
+        self._subscriptions: list[CoreSubscription] = []
 
     @property
     def nc(self) -> NatsClient:
@@ -122,11 +125,16 @@ class Bus:
         await self.broker.start()
         for consumer in self._consumers:
             await consumer.start(self.js)
+        for subscription in self._subscriptions:
+            await subscription.start(self.nc)
+        await self.nc.flush()  # the server has every subscription once start returns
         self._started = True
 
     async def stop(self) -> None:
         """Drain consumers and close the connection."""
         if self._started:
+            for subscription in self._subscriptions:
+                await subscription.stop(timeout=GRACEFUL_STOP_SECONDS)
             for consumer in self._consumers:
                 await consumer.stop(timeout=GRACEFUL_STOP_SECONDS)
             await self.broker.stop()
@@ -169,26 +177,18 @@ class Bus:
         )
 
     def serve(self, subject: str, handler: RawRequestHandler) -> None:
-        """Register a request/reply handler in this service's queue group."""
-
-        async def on_request(msg: NatsMessage) -> None:
-            reply = await handler(msg.body)
-            if msg.raw_message.reply:
-                await self.nc.publish(msg.raw_message.reply, reply)
-
-        self.broker.subscriber(subject, queue=self.service, no_reply=True)(on_request)
+        """Register a request/reply handler in this service's queue group (requests are
+        handled concurrently, up to :data:`REQUEST_WORKERS` per subject)."""
+        self._subscriptions.append(CoreSubscription(subject, handler, queue=self.service))
 
     def listen(self, subject: str, handler: Callable[[bytes], Awaitable[None]]) -> None:
         """Register a core-NATS broadcast listener: every instance of the service gets each
         message (no queue group, no persistence: for best-effort notices such as cancels)."""
 
-        async def on_notice(msg: NatsMessage) -> None:
-            try:
-                await handler(msg.body)
-            except Exception:
-                logger.exception("listener for %s failed", subject)
+        async def on_notice(body: bytes) -> None:
+            await handler(body)
 
-        self.broker.subscriber(subject, no_reply=True)(on_notice)
+        self._subscriptions.append(CoreSubscription(subject, on_notice, reply=False))
 
     async def publish(
         self, subject: str, data: bytes, *, msg_id: str, headers: dict[str, str] | None = None

@@ -1,0 +1,89 @@
+"""Request/reply handlers and broadcast listeners on core NATS, with nats-py directly.
+
+Like the durable consumers (:mod:`llmctl_libs.durable_consumer`), these skip FastStream's
+per-message layers. A request handler runs in its own task (at most ``max_workers`` at once
+per subject), so one slow request does not hold up the others; a broadcast listener handles
+its notices one after another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+__all__ = ["REQUEST_WORKERS", "CoreSubscription"]
+
+REQUEST_WORKERS = 64
+"""Requests of one subject handled at once by one service instance."""
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CoreSubscription:
+    """A request/reply endpoint (``reply=True``, in queue group ``queue``) or a broadcast
+    listener (``reply=False``, no queue group: every instance gets every notice)."""
+
+    subject: str
+    handler: Callable[[bytes], Awaitable[bytes | None]]
+    queue: str = ""
+    reply: bool = True
+    max_workers: int = REQUEST_WORKERS
+    _subscription: Subscription | None = field(default=None, init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _slots: asyncio.Semaphore | None = field(default=None, init=False)
+    _nc: NatsClient | None = field(default=None, init=False)
+
+    async def start(self, nc: NatsClient) -> None:
+        """Subscribe."""
+        self._nc = nc
+        self._slots = asyncio.Semaphore(self.max_workers)
+        callback = self._on_request if self.reply else self._on_notice
+        self._subscription = await nc.subscribe(self.subject, queue=self.queue, cb=callback)
+
+    async def stop(self, timeout: float) -> None:
+        """Unsubscribe and give requests in progress ``timeout`` seconds to answer."""
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+        if self._tasks:
+            _, running = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(running)
+
+    async def _on_notice(self, msg: Msg) -> None:
+        try:
+            await self.handler(msg.data)
+        except Exception:
+            logger.exception("listener for %s failed", self.subject)
+
+    async def _on_request(self, msg: Msg) -> None:
+        assert self._slots is not None
+        await self._slots.acquire()  # back pressure: nats-py waits for this callback
+        task = asyncio.create_task(self._answer(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        assert self._slots is not None
+        self._slots.release()
+
+    async def _answer(self, msg: Msg) -> None:
+        try:
+            reply = await self.handler(msg.data)
+            if msg.reply and reply is not None and self._nc is not None:
+                await self._nc.publish(msg.reply, reply)
+        except Exception:
+            # the requester times out; request handlers answer errors themselves (rpc.endpoint)
+            logger.exception("request handler for %s failed", self.subject)
