@@ -12,32 +12,52 @@ from llmctl_libs.bus import Bus
 from llmctl_libs.ids import new_id
 
 
-async def test_requests_are_handled_concurrently(nats_url: str) -> None:
-    """Two requests whose handlers each wait for the other both get answers: the second is
-    handled while the first is still in progress."""
-    subject = f"llmctl.rpc.test.{new_id()}"
+async def test_subjects_are_served_concurrently_and_each_subject_in_order(
+    nats_url: str,
+) -> None:
+    """Two requests on different subjects whose handlers wait for each other both get answers
+    (served concurrently); requests of one subject are handled one at a time, in order."""
+    first, second = f"llmctl.rpc.test.{new_id()}", f"llmctl.rpc.test.{new_id()}"
     arrived: list[bytes] = []
     both = asyncio.Event()
+    running = 0
+    most = 0
 
-    async def handler(body: bytes) -> bytes:
+    async def waits_for_the_other(body: bytes) -> bytes:
         arrived.append(body)
         if len(arrived) == 2:
             both.set()
         await both.wait()
         return body.upper()
 
+    async def one_at_a_time(body: bytes) -> bytes:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0)  # yield: a concurrent request would start now
+        running -= 1
+        return body
+
     server, client = Bus(nats_url, service=f"srv-{new_id()}"), Bus(nats_url, service="client")
-    server.serve(subject, handler)
+    server.serve(first, waits_for_the_other)
+    server.serve(second, waits_for_the_other)
+    serial = f"llmctl.rpc.test.{new_id()}"
+    server.serve(serial, one_at_a_time)
     await server.start()
     await client.start()
     try:
         replies = await asyncio.gather(
-            client.request(subject, b"a", timeout=5), client.request(subject, b"b", timeout=5)
+            client.request(first, b"a", timeout=5), client.request(second, b"b", timeout=5)
+        )
+        echoed = await asyncio.gather(
+            *(client.request(serial, str(n).encode(), timeout=5) for n in range(5))
         )
     finally:
         await client.stop()
         await server.stop()
     assert sorted(replies) == [b"A", b"B"]
+    assert sorted(echoed) == [b"0", b"1", b"2", b"3", b"4"]
+    assert most == 1
 
 
 async def test_a_failing_handler_leaves_its_requester_waiting_and_serves_the_next(

@@ -177,8 +177,8 @@ class Bus:
         )
 
     def serve(self, subject: str, handler: RawRequestHandler) -> None:
-        """Register a request/reply handler in this service's queue group (requests are
-        handled concurrently, up to :data:`REQUEST_WORKERS` per subject)."""
+        """Register a request/reply handler in this service's queue group (one request of the
+        subject at a time per instance; different subjects concurrently)."""
         self._subscriptions.append(CoreSubscription(subject, handler, queue=self.service))
 
     def listen(self, subject: str, handler: Callable[[bytes], Awaitable[None]]) -> None:

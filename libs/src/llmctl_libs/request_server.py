@@ -1,9 +1,11 @@
 """Request/reply handlers and broadcast listeners on core NATS, with nats-py directly.
 
 Like the durable consumers (:mod:`llmctl_libs.durable_consumer`), these skip FastStream's
-per-message layers. A request handler runs in its own task (at most ``max_workers`` at once
-per subject), so one slow request does not hold up the others; a broadcast listener handles
-its notices one after another.
+per-message layers. Each subject's requests are handled one at a time (``max_workers``, 1 by
+default, as FastStream did): a handler may hold a pooled database connection while it takes
+another (a run start reads its flowchart), so unbounded concurrency could exhaust the pool and
+stall. Different subjects are served concurrently. A broadcast listener handles its notices
+one after another.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from nats.aio.subscription import Subscription
 
 __all__ = ["REQUEST_WORKERS", "CoreSubscription"]
 
-REQUEST_WORKERS = 64
-"""Requests of one subject handled at once by one service instance."""
+REQUEST_WORKERS = 1
+"""Requests of one subject handled at once by one service instance (see above)."""
 
 logger = logging.getLogger(__name__)
 
