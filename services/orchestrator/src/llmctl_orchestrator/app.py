@@ -35,12 +35,22 @@ from .queries import RunQueries
 from .sweeper import TimerSweeper
 from .tables import SCHEMA, idempotency
 
-__all__ = ["CONSUMER_WORKERS", "DEFINITION", "TIMEOUT_GRACE_ENV", "setup", "timeout_grace_from_env"]
+__all__ = [
+    "CONSUMER_WORKERS",
+    "CONTROL_WORKERS",
+    "DEFINITION",
+    "TIMEOUT_GRACE_ENV",
+    "setup",
+    "timeout_grace_from_env",
+]
 
-# Messages handled concurrently per consumer. Each waits for the transaction its step joins
-# (step_groups): the more in flight, the larger the batches under load. Steps of one run stay
-# serial (one lane holds a run at a time, and its row lock across replicas).
+# Messages handled concurrently per step consumer. Each waits for the transaction its step
+# joins (step_groups): the more in flight, the larger the batches under load. Steps of one run
+# stay serial (one lane holds a run at a time, and its row lock across replicas).
 CONSUMER_WORKERS = 64
+CONTROL_WORKERS = 8
+"""Control commands handled at once: each runs its own transaction (and may take a second
+pooled connection to load a flowchart), so they stay well under the connection pool."""
 TIMEOUT_GRACE_ENV = "LLMCTL_NODE_TIMEOUT_GRACE_SECONDS"
 """Seconds past a node's timeout before the orchestrator fails a silent attempt (default 15)."""
 
@@ -88,7 +98,7 @@ async def setup(ctx: ServiceContext) -> None:
         "orchestrator-control",
         guarded(bus, "orchestrator", control.on_command),
         stream=subjects.CMD_STREAM,
-        max_workers=CONSUMER_WORKERS,
+        max_workers=CONTROL_WORKERS,
     )
     bus.consume(
         subjects.exec_events_all(),

@@ -187,10 +187,11 @@ class RunWriter:
 
     async def save_run(self, now: datetime) -> None:
         """Save the run row: state, sequence, counters and the changed status or outcome."""
+        _, state, sequence, executions = self.progress()
         values: dict[str, Any] = {
-            "state": msgspec.msgpack.encode(self.state),
-            "last_sequence": self.sequence,
-            "node_executions": self.state.node_executions,
+            "state": state,
+            "last_sequence": sequence,
+            "node_executions": executions,
             "updated_at": now,
         }
         if self.status is not None:
