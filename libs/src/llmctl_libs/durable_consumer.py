@@ -21,6 +21,8 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
+from .task_slots import TaskSlots
+
 __all__ = ["NAK_DELAY_SECONDS", "DurableConsumer"]
 
 NAK_DELAY_SECONDS = 0.5
@@ -41,12 +43,11 @@ class DurableConsumer:
     max_workers: int
     max_ack_pending: int
     _subscription: JetStreamContext.PushSubscription | None = field(default=None, init=False)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
-    _slots: asyncio.Semaphore | None = field(default=None, init=False)
+    _handlers: TaskSlots | None = field(default=None, init=False)
 
     async def start(self, js: JetStreamContext) -> None:
         """Join the deliver group (creating the durable if it does not exist)."""
-        self._slots = asyncio.Semaphore(self.max_workers)
+        self._handlers = TaskSlots(self.max_workers)
         self._subscription = await js.subscribe(
             self.subject,
             queue=self.durable,
@@ -67,26 +68,14 @@ class DurableConsumer:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
             self._subscription = None
-        if self._tasks:
-            _, running = await asyncio.wait(set(self._tasks), timeout=timeout)
-            for task in running:
-                task.cancel()
-            if running:
-                await asyncio.wait(running)
+        if self._handlers is not None:
+            await self._handlers.drain(timeout)
 
     async def _on_message(self, msg: Msg) -> None:
-        # nats-py awaits this callback before it hands over the next message: wait for a free
-        # slot here (back pressure), then let the handler run in its own task.
-        assert self._slots is not None
-        await self._slots.acquire()
-        task = asyncio.create_task(self._handle(msg))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        assert self._slots is not None
-        self._slots.release()
+        # nats-py awaits this callback before it hands over the next message: waiting for a
+        # free slot here is the back pressure; the handler then runs in its own task.
+        assert self._handlers is not None
+        await self._handlers.spawn(self._handle(msg))
 
     async def _handle(self, msg: Msg) -> None:
         beat = asyncio.create_task(self._keep_in_progress(msg))

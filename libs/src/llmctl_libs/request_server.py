@@ -10,7 +10,6 @@ one after another.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+
+from .task_slots import TaskSlots
 
 __all__ = ["REQUEST_WORKERS", "CoreSubscription"]
 
@@ -39,14 +40,13 @@ class CoreSubscription:
     reply: bool = True
     max_workers: int = REQUEST_WORKERS
     _subscription: Subscription | None = field(default=None, init=False)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
-    _slots: asyncio.Semaphore | None = field(default=None, init=False)
+    _handlers: TaskSlots | None = field(default=None, init=False)
     _nc: NatsClient | None = field(default=None, init=False)
 
     async def start(self, nc: NatsClient) -> None:
         """Subscribe."""
         self._nc = nc
-        self._slots = asyncio.Semaphore(self.max_workers)
+        self._handlers = TaskSlots(self.max_workers)
         callback = self._on_request if self.reply else self._on_notice
         self._subscription = await nc.subscribe(self.subject, queue=self.queue, cb=callback)
 
@@ -56,12 +56,8 @@ class CoreSubscription:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
             self._subscription = None
-        if self._tasks:
-            _, running = await asyncio.wait(set(self._tasks), timeout=timeout)
-            for task in running:
-                task.cancel()
-            if running:
-                await asyncio.wait(running)
+        if self._handlers is not None:
+            await self._handlers.drain(timeout)
 
     async def _on_notice(self, msg: Msg) -> None:
         try:
@@ -70,16 +66,8 @@ class CoreSubscription:
             logger.exception("listener for %s failed", self.subject)
 
     async def _on_request(self, msg: Msg) -> None:
-        assert self._slots is not None
-        await self._slots.acquire()  # back pressure: nats-py waits for this callback
-        task = asyncio.create_task(self._answer(msg))
-        self._tasks.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        assert self._slots is not None
-        self._slots.release()
+        assert self._handlers is not None
+        await self._handlers.spawn(self._answer(msg))  # back pressure: nats-py waits for this
 
     async def _answer(self, msg: Msg) -> None:
         try:
