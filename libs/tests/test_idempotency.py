@@ -18,6 +18,7 @@ from llmctl_libs.store.idempotency import (
     idempotency_table,
     request_fingerprint,
 )
+from llmctl_libs.testing.database import database_with
 
 SCHEMA = "idem"
 
@@ -33,16 +34,12 @@ class CreateThing(msgspec.Struct, frozen=True, kw_only=True):
 async def requests_db(database_url: str) -> AsyncIterator[tuple[Database, IdempotentRequests]]:
     metadata = sa.MetaData(schema=SCHEMA)
     table = idempotency_table(metadata)
-    db = Database(database_url)
-    async with db.transaction() as conn:
-        await conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-        await conn.run_sync(metadata.create_all)
-    try:
-        yield db, IdempotentRequests(table)
-    finally:
-        async with db.transaction() as conn:
-            await conn.execute(sa.text(f"DROP SCHEMA {SCHEMA} CASCADE"))
-        await db.dispose()
+    async with database_with(database_url, metadata) as db:
+        try:
+            yield db, IdempotentRequests(table)
+        finally:
+            async with db.transaction() as conn:
+                await conn.execute(sa.text(f"DROP SCHEMA {SCHEMA} CASCADE"))
 
 
 def test_fingerprint_ignores_tracing_fields_and_key_order() -> None:

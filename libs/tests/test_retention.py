@@ -17,6 +17,7 @@ from llmctl_libs.store.retention import (
     sweep_interval_from_env,
     tool_results_retention,
 )
+from llmctl_libs.testing.database import database_with
 from llmctl_libs.tools import tool_call_tables
 
 SCHEMA = "kept"
@@ -29,14 +30,8 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    async with database.transaction() as conn:
-        await conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-        await conn.run_sync(metadata.create_all)
-    try:
+    async with database_with(database_url, metadata) as database:
         yield database
-    finally:
-        await database.dispose()
 
 
 async def fill(db: Database) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import msgspec
 import pytest
-import sqlalchemy as sa
 
 from llmctl_contracts import MessageType, NodeRunStatus
 from llmctl_contracts.errors import ErrorBody, ErrorCode
@@ -16,6 +15,7 @@ from llmctl_contracts.events import NodeFailed, NodeQueued, NodeRouted, NodeSucc
 from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_contracts.routing import RoutingState
 from llmctl_libs.store import Database
+from llmctl_libs.testing.database import database_with
 from llmctl_orchestrator.engine import (
     Activation,
     FlowchartGraph,
@@ -26,7 +26,7 @@ from llmctl_orchestrator.engine import (
     next_activation,
     start_activation,
 )
-from llmctl_orchestrator.tables import SCHEMA, metadata
+from llmctl_orchestrator.tables import metadata
 
 
 def build_graph(
@@ -131,11 +131,5 @@ def graph_of() -> Any:
 @pytest.fixture
 async def orchestrator_db(database_url: str) -> AsyncIterator[Database]:
     """A database with the orchestrator's tables (created from the metadata)."""
-    database = Database(database_url)
-    async with database.transaction() as conn:
-        await conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-        await conn.run_sync(metadata.create_all)
-    try:
+    async with database_with(database_url, metadata) as database:
         yield database
-    finally:
-        await database.dispose()
