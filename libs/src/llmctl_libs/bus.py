@@ -184,11 +184,7 @@ class Bus:
     def listen(self, subject: str, handler: Callable[[bytes], Awaitable[None]]) -> None:
         """Register a core-NATS broadcast listener: every instance of the service gets each
         message (no queue group, no persistence: for best-effort notices such as cancels)."""
-
-        async def on_notice(body: bytes) -> None:
-            await handler(body)
-
-        self._subscriptions.append(CoreSubscription(subject, on_notice, reply=False))
+        self._subscriptions.append(CoreSubscription(subject, handler, reply=False))
 
     async def publish(
         self, subject: str, data: bytes, *, msg_id: str, headers: dict[str, str] | None = None

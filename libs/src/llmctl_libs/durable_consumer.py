@@ -12,7 +12,6 @@ delay (so it is redelivered) when it raises.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig
 
-from .task_slots import TaskSlots
+from .task_slots import TaskSlots, stop_subscription
 
 __all__ = ["NAK_DELAY_SECONDS", "DurableConsumer"]
 
@@ -64,12 +63,8 @@ class DurableConsumer:
     async def stop(self, timeout: float) -> None:
         """Stop taking messages and give running handlers ``timeout`` seconds to finish
         (a handler still running then is cancelled; its message is redelivered)."""
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
-            self._subscription = None
-        if self._handlers is not None:
-            await self._handlers.drain(timeout)
+        subscription, self._subscription = self._subscription, None
+        await stop_subscription(subscription, self._handlers, timeout)
 
     async def _on_message(self, msg: Msg) -> None:
         # nats-py awaits this callback before it hands over the next message: waiting for a

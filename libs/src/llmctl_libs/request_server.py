@@ -10,7 +10,6 @@ one after another.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from .task_slots import TaskSlots
+from .task_slots import TaskSlots, stop_subscription
 
 __all__ = ["REQUEST_WORKERS", "CoreSubscription"]
 
@@ -52,12 +51,8 @@ class CoreSubscription:
 
     async def stop(self, timeout: float) -> None:
         """Unsubscribe and give requests in progress ``timeout`` seconds to answer."""
-        if self._subscription is not None:
-            with contextlib.suppress(Exception):
-                await self._subscription.unsubscribe()
-            self._subscription = None
-        if self._handlers is not None:
-            await self._handlers.drain(timeout)
+        subscription, self._subscription = self._subscription, None
+        await stop_subscription(subscription, self._handlers, timeout)
 
     async def _on_notice(self, msg: Msg) -> None:
         try:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["TaskSlots"]
+__all__ = ["TaskSlots", "stop_subscription"]
+
+
+class _Subscription(Protocol):
+    async def unsubscribe(self) -> None: ...
 
 
 class TaskSlots:
@@ -45,3 +50,15 @@ class TaskSlots:
             task.cancel()
         if running:
             await asyncio.wait(running)
+
+
+async def stop_subscription(
+    subscription: _Subscription | None, handlers: TaskSlots | None, timeout: float
+) -> None:
+    """Stop a subscription that hands its messages to ``handlers``: unsubscribe (a connection
+    already gone is no error), then give running handlers ``timeout`` seconds."""
+    if subscription is not None:
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
+    if handlers is not None:
+        await handlers.drain(timeout)

@@ -93,10 +93,6 @@ class ArtifactPatches:
         for cancelled in getattr(payload, "cancelled_node_run_ids", None) or ():
             self.add(cancelled, {})
 
-    async def flush(self, conn: AsyncConnection, trace: Trace) -> None:
-        """Upsert every patched node run's artifact (one statement)."""
-        await self.flush_all(conn, [(self, trace)])
-
     @staticmethod
     async def flush_all(
         conn: AsyncConnection, changes: list[tuple[ArtifactPatches, Trace]]
