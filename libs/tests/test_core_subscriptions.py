@@ -84,7 +84,8 @@ async def test_a_failing_handler_leaves_its_requester_waiting_and_serves_the_nex
 
 
 async def test_every_instance_hears_a_broadcast(nats_url: str) -> None:
-    subject = f"llmctl.evt.test-broadcast.{new_id()}"
+    # a control subject like the real cancel broadcast: outside every JetStream stream
+    subject = f"llmctl.ctl.test-broadcast.{new_id()}"
     heard: dict[str, list[bytes]] = {"one": [], "two": []}
     events = {name: asyncio.Event() for name in heard}
     buses = []
@@ -98,10 +99,12 @@ async def test_every_instance_hears_a_broadcast(nats_url: str) -> None:
         bus.listen(subject, on_notice)
         await bus.start()
         buses.append(bus)
+    sender = Bus(nats_url, service="orchestrator")  # as in production: another service sends
+    await sender.start()
     try:
-        await buses[0].nc.publish(subject, b"stop node run x")
+        await sender.nc.publish(subject, b"stop node run x")
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events.values())), 5)
     finally:
-        for bus in buses:
+        for bus in [sender, *buses]:
             await bus.stop()
     assert heard == {"one": [b"stop node run x"], "two": [b"stop node run x"]}
