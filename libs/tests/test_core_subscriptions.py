@@ -60,6 +60,39 @@ async def test_subjects_are_served_concurrently_and_each_subject_in_order(
     assert most == 1
 
 
+async def test_a_subject_may_serve_several_requests_at_once(nats_url: str) -> None:
+    """With ``max_workers=3``, three requests of one subject are in their handler together
+    (each waits until all three arrived); a fourth waits for a free worker."""
+    subject = f"llmctl.rpc.test.{new_id()}"
+    inside = 0
+    most = 0
+    three = asyncio.Event()
+
+    async def waits_for_three(body: bytes) -> bytes:
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        if inside == 3:
+            three.set()
+        await three.wait()
+        inside -= 1
+        return body
+
+    server, client = Bus(nats_url, service=f"srv-{new_id()}"), Bus(nats_url, service="client")
+    server.serve(subject, waits_for_three, max_workers=3)
+    await server.start()
+    await client.start()
+    try:
+        replies = await asyncio.gather(
+            *(client.request(subject, str(n).encode(), timeout=5) for n in range(4))
+        )
+    finally:
+        await client.stop()
+        await server.stop()
+    assert sorted(replies) == [b"0", b"1", b"2", b"3"]
+    assert most == 3
+
+
 async def test_a_failing_handler_leaves_its_requester_waiting_and_serves_the_next(
     nats_url: str,
 ) -> None:

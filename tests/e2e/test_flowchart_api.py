@@ -344,6 +344,34 @@ async def test_run_start_and_control_idempotency(api_stack: ApiStack) -> None:
     assert len(cancelled_events) == 1
 
 
+async def test_concurrent_run_starts(api_stack: ApiStack) -> None:
+    """The orchestrator handles several run starts at once: racing requests with one key still
+    create one run; unkeyed ones each create their own, every one answered with its run."""
+    api = api_stack
+    fc = (await create(api, chart(f"racing-{new_id()}")))["id"]
+    body = {"flowchart_id": fc, "input": {"user": "ada"}}
+    key = new_id()
+    keyed = await asyncio.gather(
+        *(
+            api.http.post("/api/v1/runs", json=body, headers={"Idempotency-Key": key})
+            for _ in range(8)
+        )
+    )
+    assert len({ok(r, 201)["id"] for r in keyed}) == 1
+    unkeyed = [
+        ok(r, 201)
+        for r in await asyncio.gather(*(api.http.post("/api/v1/runs", json=body) for _ in range(8)))
+    ]
+    assert len({r["id"] for r in unkeyed}) == 8
+    assert {r["flowchart_id"] for r in unkeyed} == {fc}
+    assert {r["status"] for r in unkeyed} <= {"running", "succeeded"}
+    listed = ok(await api.http.get("/api/v1/runs", params={"flowchart_id": fc, "page_size": 50}))
+    assert listed["total"] == 9
+    assert {r["id"] for r in listed["items"]} == {r["id"] for r in unkeyed} | {
+        ok(keyed[0], 201)["id"]
+    }
+
+
 async def test_list_runs_filters_and_pages(api_stack: ApiStack) -> None:
     api = api_stack
     fc = (await create(api, chart(f"list-{new_id()}")))["id"]

@@ -25,7 +25,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 from llmctl_contracts import subjects
 
 from .durable_consumer import DurableConsumer
-from .request_server import CoreSubscription
+from .request_server import REQUEST_WORKERS, CoreSubscription
 
 __all__ = [
     "DEFAULT_ACK_WAIT_SECONDS",
@@ -176,10 +176,15 @@ class Bus:
             )
         )
 
-    def serve(self, subject: str, handler: RawRequestHandler) -> None:
-        """Register a request/reply handler in this service's queue group (one request of the
-        subject at a time per instance; different subjects concurrently)."""
-        self._subscriptions.append(CoreSubscription(subject, handler, queue=self.service))
+    def serve(
+        self, subject: str, handler: RawRequestHandler, *, max_workers: int = REQUEST_WORKERS
+    ) -> None:
+        """Register a request/reply handler in this service's queue group: up to
+        ``max_workers`` requests of the subject at once per instance (one by default: see
+        :mod:`llmctl_libs.request_server`); different subjects concurrently."""
+        self._subscriptions.append(
+            CoreSubscription(subject, handler, queue=self.service, max_workers=max_workers)
+        )
 
     def listen(self, subject: str, handler: Callable[[bytes], Awaitable[None]]) -> None:
         """Register a core-NATS broadcast listener: every instance of the service gets each

@@ -1,11 +1,12 @@
 """Request/reply handlers and broadcast listeners on core NATS, with nats-py directly.
 
 Like the durable consumers (:mod:`llmctl_libs.durable_consumer`), these skip FastStream's
-per-message layers. Each subject's requests are handled one at a time (``max_workers``, 1 by
-default, as FastStream did): a handler may hold a pooled database connection while it takes
-another (a run start reads its flowchart), so unbounded concurrency could exhaust the pool and
-stall. Different subjects are served concurrently. A broadcast listener handles its notices
-one after another.
+per-message layers. Each subject's requests are handled one at a time by default
+(``max_workers``, as FastStream did): a handler that holds a pooled database connection while
+it takes another could, run many at once, exhaust the pool and stall. A subject whose handler
+holds at most one connection at a time may take more (the orchestrator's run start and run
+reads do). Different subjects are served concurrently. A broadcast listener handles its
+notices one after another.
 """
 
 from __future__ import annotations

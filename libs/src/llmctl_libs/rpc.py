@@ -14,6 +14,7 @@ from llmctl_contracts import ContractError, ErrorBody, ErrorCode, decode_strict,
 from llmctl_contracts.rpc import RpcReply
 
 from .bus import Bus
+from .request_server import REQUEST_WORKERS
 
 __all__ = ["NO_RESPONDERS_GRACE_SECONDS", "RpcError", "call", "endpoint"]
 
@@ -35,9 +36,18 @@ class RpcError(Exception):
 
 
 def endpoint(
-    bus: Bus, subject: str, request_type: type[Req], func: Callable[[Req], Awaitable[Any]]
+    bus: Bus,
+    subject: str,
+    request_type: type[Req],
+    func: Callable[[Req], Awaitable[Any]],
+    *,
+    max_workers: int = REQUEST_WORKERS,
 ) -> None:
-    """Serve ``func`` on ``subject``: decode strictly, reply ``RpcReply``; never crash."""
+    """Serve ``func`` on ``subject``: decode strictly, reply ``RpcReply``; never crash.
+
+    ``max_workers`` requests are handled at once; raise it only for a ``func`` that holds at
+    most one pooled database connection at a time (see :mod:`llmctl_libs.request_server`).
+    """
 
     async def handle(data: bytes) -> bytes:
         try:
@@ -57,7 +67,7 @@ def endpoint(
                 )
             )
 
-    bus.serve(subject, handle)
+    bus.serve(subject, handle, max_workers=max_workers)
 
 
 async def call(

@@ -62,7 +62,10 @@ async def _start(client: httpx.AsyncClient, flowchart_id: str, attempts: int = 3
 async def _wait(client: httpx.AsyncClient, run_id: str, timeout: float) -> dict[str, Any]:
     """Follow the run's websocket stream to its terminal event (no polling load on the API)."""
     ws_url = str(client.base_url).rstrip("/").replace("http://", "ws://", 1) + "/api/v1/ws"
-    async with asyncio.timeout(timeout), websockets.connect(ws_url, max_queue=None) as ws:
+    async with (
+        asyncio.timeout(timeout),
+        websockets.connect(ws_url, max_queue=None, compression=None) as ws,
+    ):
         await ws.send(json.dumps({"type": "subscribe", "run_id": run_id, "after_sequence": 0}))
         async for raw in ws:
             frame = json.loads(raw)

@@ -39,6 +39,7 @@ __all__ = [
     "CONSUMER_WORKERS",
     "CONTROL_WORKERS",
     "DEFINITION",
+    "REQUEST_CONCURRENCY",
     "TIMEOUT_GRACE_ENV",
     "setup",
     "timeout_grace_from_env",
@@ -49,8 +50,12 @@ __all__ = [
 # stay serial (one lane holds a run at a time, and its row lock across replicas).
 CONSUMER_WORKERS = 64
 CONTROL_WORKERS = 8
-"""Control commands handled at once: each runs its own transaction (and may take a second
-pooled connection to load a flowchart), so they stay well under the connection pool."""
+"""Control commands handled at once: each runs its own transaction on one pooled connection,
+so they stay well under the connection pool (20)."""
+REQUEST_CONCURRENCY = 4
+"""Requests handled at once per instance on the subjects every run's client uses (run start,
+run get, run events): each holds one pooled connection at a time. Other subjects take one
+request at a time."""
 TIMEOUT_GRACE_ENV = "LLMCTL_NODE_TIMEOUT_GRACE_SECONDS"
 """Seconds past a node's timeout before the orchestrator fails a silent attempt (default 15)."""
 
@@ -80,11 +85,16 @@ async def setup(ctx: ServiceContext) -> None:
         GetFlowchartVersion,
         flowchart_queries.version,
     )
-    endpoint(bus, rpc("orchestrator", "run.start"), StartRun, coordinator.start_run)
-    endpoint(bus, rpc("orchestrator", "run.get"), GetById, queries.get)
+    busy = REQUEST_CONCURRENCY
+    endpoint(
+        bus, rpc("orchestrator", "run.start"), StartRun, coordinator.start_run, max_workers=busy
+    )
+    endpoint(bus, rpc("orchestrator", "run.get"), GetById, queries.get, max_workers=busy)
     endpoint(bus, rpc("orchestrator", "run.list"), ListRuns, queries.runs)
     endpoint(bus, rpc("orchestrator", "run.node_runs"), GetById, queries.node_runs)
-    endpoint(bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events)
+    endpoint(
+        bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events, max_workers=busy
+    )
     artifact_queries = ArtifactQueries(persistence.database)
     endpoint(bus, rpc("orchestrator", "run.artifacts"), ListArtifacts, artifact_queries.list)
     endpoint(bus, rpc("orchestrator", "artifact.get"), GetById, artifact_queries.get)

@@ -67,7 +67,7 @@ from .engine import (
 )
 from .engine.context import build_context
 from .flowcharts import FlowchartRepository
-from .queries import run_record
+from .queries import run_record, run_record_in
 from .step_groups import Batch, QueuedStep, StepGroups
 from .tables import idempotency, node_runs, runs, store, timers
 from .workers import tell_workers_to_stop, worker_for
@@ -168,8 +168,9 @@ class RunCoordinator:
                 if prior is not NOT_SEEN:
                     replayed = str(prior["run_id"])
             if replayed is None:
-                record = await self._flowcharts.get(GetById(id=request.flowchart_id))
-                graph = await self._flowcharts.graph(record.id, record.version)
+                # one pooled connection throughout (see REQUEST_CONCURRENCY in app.py)
+                record = await self._flowcharts.get(GetById(id=request.flowchart_id), conn)
+                graph = await self._flowcharts.graph(record.id, record.version, conn)
                 correlation_id = request.correlation_id or request.request_id or run_id
                 trace = Trace(correlation_id=correlation_id, request_id=request.request_id)
                 state = RunState()
@@ -204,6 +205,7 @@ class RunCoordinator:
                     meta = self._run_meta(run_id, record.id, record.version, request.input)
                     await self.queue(writer, graph, start_activation(state, graph), meta)
                     pending = await writer.flush()
+                    created = await run_record_in(conn, run_id)
                 else:
                     # A run started with this key before keys were remembered with their body.
                     replayed = (
@@ -217,7 +219,7 @@ class RunCoordinator:
         if replayed is not None or writer is None:
             return await run_record(self._db, replayed or run_id)
         await self.after_commit(writer, pending)
-        return await run_record(self._db, run_id)
+        return created  # the run as its creating transaction left it
 
     async def on_executed(self, envelope: Envelope) -> None:
         """A worker reported one attempt of a node run."""
@@ -857,7 +859,7 @@ class RunCoordinator:
                 correlation_id=row.correlation_id, causation_id=causation_id, request_id=request_id
             )
         state = msgspec.msgpack.decode(row.state, type=RunState)
-        graph = await self._flowcharts.graph(row.flowchart_id, row.flowchart_version)
+        graph = await self._flowcharts.graph(row.flowchart_id, row.flowchart_version, conn)
         writer = self._writer(conn, graph, run_id, row.last_sequence, state, trace, row.status)
         return (
             writer,

@@ -218,28 +218,31 @@ class FlowchartRepository:
         self._relay.enqueue(pending)
         return summary
 
-    async def get(self, request: GetById) -> FlowchartRecord:
-        """The latest version of one flowchart (not found once deleted)."""
-        async with self._db.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(
-                        flowcharts.c.id,
-                        flowcharts.c.name,
-                        flowchart_versions.c.version,
-                        flowchart_versions.c.definition,
-                        flowchart_versions.c.created_at,
-                    )
-                    .join(
-                        flowchart_versions,
-                        sa.and_(
-                            flowchart_versions.c.flowchart_id == flowcharts.c.id,
-                            flowchart_versions.c.version == flowcharts.c.latest_version,
-                        ),
-                    )
-                    .where(flowcharts.c.id == request.id, flowcharts.c.deleted_at.is_(None))
+    async def get(self, request: GetById, conn: AsyncConnection | None = None) -> FlowchartRecord:
+        """The latest version of one flowchart (not found once deleted), read on ``conn`` (a
+        caller's transaction) or on a connection of its own."""
+        if conn is None:
+            async with self._db.engine.connect() as own:
+                return await self.get(request, own)
+        row = (
+            await conn.execute(
+                sa.select(
+                    flowcharts.c.id,
+                    flowcharts.c.name,
+                    flowchart_versions.c.version,
+                    flowchart_versions.c.definition,
+                    flowchart_versions.c.created_at,
                 )
-            ).first()
+                .join(
+                    flowchart_versions,
+                    sa.and_(
+                        flowchart_versions.c.flowchart_id == flowcharts.c.id,
+                        flowchart_versions.c.version == flowcharts.c.latest_version,
+                    ),
+                )
+                .where(flowcharts.c.id == request.id, flowcharts.c.deleted_at.is_(None))
+            )
+        ).first()
         if row is None:
             raise not_found("flowchart", request.id)
         return FlowchartRecord(
@@ -250,23 +253,28 @@ class FlowchartRepository:
             created_at=row.created_at.isoformat(),
         )
 
-    async def graph(self, flowchart_id: str, version: int) -> FlowchartGraph:
+    async def graph(
+        self, flowchart_id: str, version: int, conn: AsyncConnection | None = None
+    ) -> FlowchartGraph:
         """The indexed graph of one pinned version (cached, least recently used dropped first;
-        versions are immutable and outlive a deleted flowchart)."""
+        versions are immutable and outlive a deleted flowchart). A cache miss reads on
+        ``conn`` when given: a caller holding a pooled connection never waits for a second."""
         key = (flowchart_id, version)
         cached = self._graphs.get(key)
         if cached is not None:
             self._graphs.move_to_end(key)
             return cached
-        async with self._db.engine.connect() as conn:
-            raw = (
-                await conn.execute(
-                    sa.select(flowchart_versions.c.definition).where(
-                        flowchart_versions.c.flowchart_id == flowchart_id,
-                        flowchart_versions.c.version == version,
-                    )
+        if conn is None:
+            async with self._db.engine.connect() as own:
+                return await self.graph(flowchart_id, version, own)
+        raw = (
+            await conn.execute(
+                sa.select(flowchart_versions.c.definition).where(
+                    flowchart_versions.c.flowchart_id == flowchart_id,
+                    flowchart_versions.c.version == version,
                 )
-            ).scalar_one()
+            )
+        ).scalar_one()
         graph = FlowchartGraph.build(msgspec.json.decode(raw, type=FlowchartDefinition))
         self._graphs[key] = graph
         if len(self._graphs) > GRAPH_CACHE_SIZE:
