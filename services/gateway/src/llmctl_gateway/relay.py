@@ -1,10 +1,14 @@
 """Relay one run's events to one websocket client: in sequence order, no gap, no duplicate.
 
-The relay subscribes to the run's JetStream subject (ordered, ephemeral, deliver-all) *before*
-reading history through the orchestrator's ``run.events`` RPC, so nothing published in between
-is missed. Every event, live or historical, is offered to one sequencer: sequences at or below
-the last one sent are dropped, the next one is sent, later ones are held until the gap closes.
-A gap that live delivery does not close within a short grace is filled from the RPC.
+The relay subscribes to the run's JetStream subject (ordered, ephemeral, new messages only)
+*before* reading history through the orchestrator's ``run.events`` RPC, so nothing published in
+between is missed: an event is committed before it is published, so one published before the
+subscription is in the history the RPC reads, and one published after it arrives live (a run's
+earlier messages are not replayed from the stream only to be dropped).
+
+Every event, live or historical, is offered to one sequencer: sequences at or below the last
+one sent are dropped, the next one is sent, later ones are held until the gap closes. A gap
+that live delivery does not close within a short grace is filled from the RPC.
 """
 
 from __future__ import annotations
@@ -256,7 +260,7 @@ class RunRelay:
                 subjects.run_events(self.run_id),
                 cb=self._on_message,
                 ordered_consumer=True,
-                deliver_policy=DeliverPolicy.ALL,
+                deliver_policy=DeliverPolicy.NEW,
                 stream=subjects.EVT_STREAM,
             )
         except Exception as exc:

@@ -117,8 +117,8 @@ class RunQueries:
 
     async def node_runs(self, request: GetById) -> list[NodeRunRecord]:
         """Every node run of one run, in activation order."""
-        await run_record(self._db, request.id)
         async with self._db.engine.connect() as conn:
+            await run_record_in(conn, request.id)  # not found: the run does not exist
             rows = (
                 await conn.execute(
                     sa.select(node_runs)
@@ -159,8 +159,8 @@ class RunQueries:
                     message="limit must be between 1 and 10000",
                 )
             )
-        await run_record(self._db, request.run_id)
         async with self._db.engine.connect() as conn:
+            await run_record_in(conn, request.run_id)  # not found: the run does not exist
             stored = await self._store.read(
                 conn, request.run_id, after_version=request.after_sequence, limit=request.limit
             )
