@@ -13,6 +13,7 @@ from llmctl_libs.store import Database, RetentionSweeper, store_tables
 from llmctl_libs.store.idempotency import idempotency_table
 from llmctl_libs.store.retention import (
     idempotency_retention,
+    inbox_retention,
     outbox_retention,
     sweep_interval_from_env,
     tool_results_retention,
@@ -148,3 +149,30 @@ async def test_a_started_sweeper_sweeps_at_once_and_stops(db: Database) -> None:
     finally:
         await sweeper.stop()
     assert await remaining(db, idempotency, "key") == ["new"]
+
+
+async def test_inbox_rows_go_after_their_retention(db: Database) -> None:
+    """Inbox rows stay 14 days by default; the setting may shorten that down to the 7 days the
+    streams keep a message, and not below."""
+    async with db.transaction() as conn:
+        for message_id, age in (("old", 15), ("eight-days", 8), ("new", 0)):
+            await conn.execute(
+                sa.insert(store.inbox).values(
+                    consumer="c", message_id=message_id, processed_at=NOW - timedelta(days=age)
+                )
+            )
+    default = RetentionSweeper(db, [inbox_retention(store.inbox)], environ={})
+    assert await default.sweep() == {"inbox rows": 1}
+    assert await remaining(db, store.inbox, "message_id") == ["eight-days", "new"]
+    shorter = RetentionSweeper(
+        db, [inbox_retention(store.inbox)], environ={"LLMCTL_RETENTION_INBOX_HOURS": "168"}
+    )
+    assert await shorter.sweep() == {"inbox rows": 1}
+    assert await remaining(db, store.inbox, "message_id") == ["new"]
+
+
+@pytest.mark.parametrize("raw", ["167.9", "24", "1"])
+def test_an_inbox_retention_below_the_streams_age_stops_the_service(raw: str) -> None:
+    rule = inbox_retention(store.inbox)
+    with pytest.raises(SystemExit, match="LLMCTL_RETENTION_INBOX_HOURS must be at least 168 hours"):
+        rule.keep({rule.env: raw})

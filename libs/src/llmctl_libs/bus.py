@@ -30,6 +30,7 @@ from .request_server import REQUEST_WORKERS, CoreSubscription
 __all__ = [
     "DEFAULT_ACK_WAIT_SECONDS",
     "STREAMS",
+    "STREAM_MAX_AGE_SECONDS",
     "Bus",
     "MessageHandler",
     "RawRequestHandler",
@@ -50,6 +51,8 @@ RawRequestHandler = Callable[[bytes], Awaitable[bytes]]
 """A request/reply handler: request body in, reply body out."""
 
 DUPLICATE_WINDOW_SECONDS = 600.0
+STREAM_MAX_AGE_SECONDS = 7 * 24 * 3600.0
+"""How long a stream keeps a message: no copy of a message is delivered after that."""
 GRACEFUL_STOP_SECONDS = 5.0
 """How long a stopping service lets running handlers finish."""
 
@@ -70,7 +73,7 @@ class StreamSpec:
             retention=RetentionPolicy.WORK_QUEUE if self.work_queue else RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
-            max_age=7 * 24 * 3600.0,
+            max_age=STREAM_MAX_AGE_SECONDS,
         )
 
 

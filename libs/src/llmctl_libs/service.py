@@ -31,7 +31,7 @@ from .store import (
     store_tables,
 )
 from .store.migrations import migrate
-from .store.retention import outbox_retention, sweep_interval_from_env
+from .store.retention import inbox_retention, outbox_retention, sweep_interval_from_env
 
 __all__ = ["Persistence", "ServiceContext", "ServiceDefinition", "run_cli"]
 
@@ -96,7 +96,7 @@ class ServiceDefinition:
         schema: The service's own Postgres schema; ``None`` for services without a database.
         migrations: Folder with the service's Alembic scripts (``env.py``, ``versions/``).
         retention: Rows of the service's own tables deleted once expired (published outbox
-            rows are always included for a service with a schema).
+            rows and inbox rows are always included for a service with a schema).
     """
 
     name: str
@@ -129,7 +129,11 @@ async def _serve(definition: ServiceDefinition) -> None:
     if persistence is not None:
         sweeper = RetentionSweeper(
             persistence.database,
-            [outbox_retention(persistence.outbox.table), *definition.retention],
+            [
+                outbox_retention(persistence.outbox.table),
+                inbox_retention(persistence.inbox.table),
+                *definition.retention,
+            ],
             interval_seconds=sweep_interval_from_env(),
         )
     await definition.setup(ctx)

@@ -67,7 +67,7 @@ def test_0003_upgrades_an_existing_database_and_is_idempotent(database_url: str)
             )
             assert {"flowcharts_name_idx", "runs_flowchart_idx", "runs_created_idx"} <= indexes
             version = conn.execute(sa.text("SELECT version_num FROM orchestrator.alembic_version"))
-            assert version.scalar() == "0004"  # 0004 (artifacts) follows
+            assert version.scalar() == "0005"  # 0004 (artifacts) and 0005 (inbox index) follow
         with engine.begin() as conn:  # 0003 again on an up-to-date schema changes nothing
             conn.execute(
                 sa.text("UPDATE orchestrator.flowcharts SET updated_at = :t"), {"t": later}

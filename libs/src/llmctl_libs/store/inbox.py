@@ -15,7 +15,7 @@ class Inbox:
     """Claims a message id for a consumer; a redelivered message cannot be claimed twice."""
 
     def __init__(self, tables: StoreTables) -> None:
-        self._inbox = tables.inbox
+        self.table = tables.inbox
 
     async def claim(self, conn: AsyncConnection, consumer: str, message_id: str) -> bool:
         """Record ``message_id`` as processed by ``consumer``.
@@ -24,16 +24,16 @@ class Inbox:
             ``True`` the first time; ``False`` when it was already processed (skip effects).
         """
         result = await conn.execute(
-            insert(self._inbox)
+            insert(self.table)
             .values(consumer=consumer, message_id=message_id)
             .on_conflict_do_nothing()
-            .returning(self._inbox.c.message_id)
+            .returning(self.table.c.message_id)
         )
         return result.first() is not None
 
     async def seen(self, conn: AsyncConnection, consumer: str, message_id: str) -> bool:
         """Whether ``message_id`` was already processed by ``consumer``."""
-        t = self._inbox
+        t = self.table
         result = await conn.execute(
             sa.select(sa.literal(1)).where(t.c.consumer == consumer, t.c.message_id == message_id)
         )

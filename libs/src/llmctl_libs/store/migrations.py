@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from alembic import command, context, op
 from alembic.config import Config
 
-__all__ = ["initial_schema", "migrate", "run_env"]
+from .tables import INBOX_PROCESSED_INDEX
+
+__all__ = ["inbox_processed_index", "initial_schema", "migrate", "run_env"]
 
 
 def migrate(database_url: str, *, schema: str, script_location: Path) -> None:
@@ -53,5 +55,22 @@ def initial_schema(metadata: sa.MetaData) -> tuple[Callable[[], None], Callable[
 
     def downgrade() -> None:
         metadata.drop_all(op.get_bind())
+
+    return upgrade, downgrade
+
+
+def inbox_processed_index(schema: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """``upgrade``/``downgrade`` of the revision that adds the inbox's ``processed_at`` index
+    (retention) to a schema created before it; a schema created since already has it."""
+    index = f'"{schema}".{INBOX_PROCESSED_INDEX}'
+
+    def upgrade() -> None:
+        op.execute(
+            f"CREATE INDEX IF NOT EXISTS {INBOX_PROCESSED_INDEX} "
+            f'ON "{schema}".inbox USING brin (processed_at)'
+        )
+
+    def downgrade() -> None:
+        op.execute(f"DROP INDEX IF EXISTS {index}")
 
     return upgrade, downgrade

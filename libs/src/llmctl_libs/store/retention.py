@@ -1,12 +1,12 @@
-"""Retention of bookkeeping rows: published outbox rows, remembered idempotent requests and
-replayable tool results are deleted once they are older than their retention.
+"""Retention of bookkeeping rows: published outbox rows, inbox rows, remembered idempotent
+requests and replayable tool results are deleted once they are older than their retention.
 
 Each service with a schema runs one :class:`RetentionSweeper` (started by the service
 runtime): every ``LLMCTL_RETENTION_INTERVAL_SECONDS`` (default 3600; 0 disables it) it deletes,
 per :class:`RetentionRule`, the rows older than the rule's retention, in batches so no
-statement holds many locks. What is kept for good: events (the run history), inbox rows
-(a JetStream redelivery may come as long as the stream keeps the message) and tool call audit
-records.
+statement holds many locks. Inbox rows are kept at least as long as the streams keep a
+message (a redelivery may come until then). What is kept for good: events (the run history)
+and tool call audit records.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..bus import STREAM_MAX_AGE_SECONDS
 from .database import Database
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "RetentionRule",
     "RetentionSweeper",
     "idempotency_retention",
+    "inbox_retention",
     "outbox_retention",
     "sweep_interval_from_env",
     "tool_results_retention",
@@ -52,6 +54,8 @@ class RetentionRule:
         env: Environment variable holding the retention in hours.
         default_hours: Retention when ``env`` is unset.
         only_when: Further condition a row must meet to go (e.g. published).
+        min_hours: The shortest retention the setting may ask for.
+        min_reason: Why (for the error naming the setting).
     """
 
     name: str
@@ -60,14 +64,22 @@ class RetentionRule:
     env: str
     default_hours: float
     only_when: sa.ColumnElement[bool] | None = None
+    min_hours: float = 0.0
+    min_reason: str = ""
 
     def keep(self, environ: Mapping[str, str] = os.environ) -> timedelta:
         """The retention, from ``env`` or the default.
 
         Raises:
-            SystemExit: the variable is not a number of hours > 0 (naming it).
+            SystemExit: the variable is not a number of hours > 0, or is below ``min_hours``
+                (naming it).
         """
         hours = _env_number(environ, self.env, self.default_hours, "hours", allow_zero=False)
+        if hours < self.min_hours:
+            raise SystemExit(
+                f"{self.env} must be at least {self.min_hours:g} hours ({self.min_reason}), "
+                f"got {environ.get(self.env, '').strip()!r}"
+            )
         return timedelta(hours=hours)
 
 
@@ -80,6 +92,23 @@ def outbox_retention(outbox: sa.Table) -> RetentionRule:
         env="LLMCTL_RETENTION_OUTBOX_HOURS",
         default_hours=24,
         only_when=outbox.c.published_at.is_not(None),
+    )
+
+
+def inbox_retention(inbox: sa.Table) -> RetentionRule:
+    """Inbox rows (processed message ids), kept 14 days by default and never less than the
+    streams keep a message (``LLMCTL_RETENTION_INBOX_HOURS``): a copy of a message can be
+    delivered again only while its stream still holds it."""
+    stream_hours = STREAM_MAX_AGE_SECONDS / 3600
+    return RetentionRule(
+        name="inbox rows",
+        table=inbox,
+        column="processed_at",
+        env="LLMCTL_RETENTION_INBOX_HOURS",
+        default_hours=2 * stream_hours,
+        min_hours=stream_hours,
+        min_reason="the streams keep a message that long, and a redelivered copy needs its "
+        "inbox row",
     )
 
 
