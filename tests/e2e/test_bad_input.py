@@ -57,7 +57,12 @@ async def test_bad_flowcharts_get_field_errors(
 
 
 async def test_unknown_run_and_flowchart_are_404(e2e: E2EStack) -> None:
-    for path in ("/api/v1/runs/nope", "/api/v1/runs/nope/node-runs", "/api/v1/flowcharts/nope"):
+    for path in (
+        "/api/v1/runs/nope",
+        "/api/v1/runs/nope/node-runs",
+        "/api/v1/runs/nope/events",
+        "/api/v1/flowcharts/nope",
+    ):
         response = await e2e.http.get(path)
         assert response.status_code == 404, path
         assert response.json()["error"]["code"] == "not_found"

@@ -11,7 +11,7 @@ from llmctl_contracts.rpc import GetById
 from llmctl_libs.store import Database
 
 from .flowcharts import not_found
-from .queries import run_record
+from .queries import require_run
 from .tables import artifacts, node_runs
 
 __all__ = ["ArtifactQueries"]
@@ -54,7 +54,6 @@ class ArtifactQueries:
 
     async def list(self, request: ListArtifacts) -> list[ArtifactRecord]:
         """A run's artifacts, oldest node run first, paged by ``limit``/``offset``."""
-        await run_record(self._db, request.run_id)
         query = self._select(with_content=request.include_content).where(
             artifacts.c.run_id == request.run_id
         )
@@ -68,6 +67,7 @@ class ArtifactQueries:
             .offset(request.offset)
         )
         async with self._db.engine.connect() as conn:
+            await require_run(conn, request.run_id)
             rows = (await conn.execute(query)).all()
         return [_record(r, with_content=request.include_content) for r in rows]
 

@@ -27,7 +27,7 @@ from .flowcharts import not_found
 from .paging import check_page, invalid, order_by
 from .tables import node_runs, runs
 
-__all__ = ["RunQueries", "run_record", "run_record_in"]
+__all__ = ["RunQueries", "require_run", "run_record", "run_record_in"]
 
 
 def _error(value: Any) -> ErrorBody | None:
@@ -60,6 +60,13 @@ async def run_record_in(conn: AsyncConnection, run_id: str) -> RunRecord:
     if row is None:
         raise not_found("run", run_id)
     return _record(row)
+
+
+async def require_run(conn: AsyncConnection, run_id: str) -> None:
+    """Raise ``not_found`` unless the run exists (for reads of what belongs to a run)."""
+    found = await conn.execute(sa.select(sa.literal(1)).where(runs.c.id == run_id))
+    if found.first() is None:
+        raise not_found("run", run_id)
 
 
 async def run_record(db: Database, run_id: str) -> RunRecord:
@@ -118,7 +125,7 @@ class RunQueries:
     async def node_runs(self, request: GetById) -> list[NodeRunRecord]:
         """Every node run of one run, in activation order."""
         async with self._db.engine.connect() as conn:
-            await run_record_in(conn, request.id)  # not found: the run does not exist
+            await require_run(conn, request.id)
             rows = (
                 await conn.execute(
                     sa.select(node_runs)
@@ -160,7 +167,7 @@ class RunQueries:
                 )
             )
         async with self._db.engine.connect() as conn:
-            await run_record_in(conn, request.run_id)  # not found: the run does not exist
+            await require_run(conn, request.run_id)
             stored = await self._store.read(
                 conn, request.run_id, after_version=request.after_sequence, limit=request.limit
             )
