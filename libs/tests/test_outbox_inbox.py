@@ -25,8 +25,8 @@ async def stream_messages(bus: Bus, subject: str) -> int:
     return sum((info.state.subjects or {}).values())
 
 
-def message(n: int) -> OutboxMessage:
-    return OutboxMessage(subject="llmctl.evt.test.outbox", msg_id=f"m-{n}", body=b"%d" % n)
+def message(n: int, subject: str = "llmctl.evt.test.outbox") -> OutboxMessage:
+    return OutboxMessage(subject=subject, msg_id=f"m-{n}", body=b"%d" % n)
 
 
 async def test_inbox_claims_once_and_rollback_forgets(
@@ -115,3 +115,58 @@ async def test_batches_enqueued_back_to_back_are_all_published_once_and_marked(
         assert await stream_messages(bus, "llmctl.evt.test.outbox") == 40
     finally:
         await relay.stop()
+
+
+async def _published_marks(db: Database, tables: StoreTables) -> set[object]:
+    async with db.transaction() as conn:
+        rows = await conn.execute(sa.select(tables.outbox.c.published_at).distinct())
+        return {row.published_at for row in rows}
+
+
+async def _publish_one(
+    db: Database, outbox: Outbox, relay: OutboxRelay, bus: Bus, n: int, subject: str
+) -> None:
+    """Commit one row, hand it to the relay and wait until the stream has it."""
+    before = await stream_messages(bus, subject)
+    async with db.transaction() as conn:
+        pending = await outbox.add(conn, [message(n, subject)])
+    relay.enqueue(pending)
+    async with asyncio.timeout(10):
+        while await stream_messages(bus, subject) == before:
+            await asyncio.sleep(0.01)
+
+
+async def test_rows_published_within_the_mark_delay_are_marked_by_one_statement(
+    store_db: tuple[Database, StoreTables], bus: Bus
+) -> None:
+    db, tables = store_db
+    outbox = Outbox(tables)
+    relay = OutboxRelay(db, outbox, bus, poll_seconds=30.0, mark_delay_seconds=1.0)
+    await relay.start()
+    try:
+        for n in (300, 301):  # two transactions, two publishes, well inside one mark delay
+            await _publish_one(db, outbox, relay, bus, n, "llmctl.evt.test.marks")
+        async with asyncio.timeout(10):
+            while await _unpublished(db, tables) > 0:
+                await asyncio.sleep(0.02)
+    finally:
+        await relay.stop()
+    # one statement marked both rows: they carry its transaction's now()
+    marks = await _published_marks(db, tables)
+    assert len(marks) == 1
+    assert None not in marks
+
+
+async def test_a_stopping_relay_marks_what_it_published(
+    store_db: tuple[Database, StoreTables], bus: Bus
+) -> None:
+    db, tables = store_db
+    outbox = Outbox(tables)
+    relay = OutboxRelay(db, outbox, bus, poll_seconds=30.0, mark_delay_seconds=30.0)
+    await relay.start()
+    try:
+        await _publish_one(db, outbox, relay, bus, 400, "llmctl.evt.test.stop-marks")
+        assert await _unpublished(db, tables) == 1  # published, its mark still waiting
+    finally:
+        await relay.stop()
+    assert await _unpublished(db, tables) == 0

@@ -15,9 +15,16 @@ from .database import Database
 from .driver import driver_connection
 from .tables import StoreTables
 
-__all__ = ["Outbox", "OutboxMessage", "OutboxRelay", "PendingMessage"]
+__all__ = ["MARK_DELAY_SECONDS", "Outbox", "OutboxMessage", "OutboxRelay", "PendingMessage"]
 
 logger = logging.getLogger(__name__)
+
+MARK_DELAY_SECONDS = 0.05
+"""How long a published row waits to be marked, so that one statement marks every row
+published meanwhile. Marking after every publish cost a statement (and a pooled connection)
+per transaction: at one node execution at a time, about a seventh of the router's CPU and a
+twelfth of the orchestrator's. A crash loses at most this much marking, which only
+republishes rows the server's duplicate window then drops."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +83,9 @@ class OutboxRelay:
     """Publishes committed outbox rows to JetStream, then marks them published.
 
     Fast path: a service hands the rows it just committed to :meth:`enqueue`; one publisher
-    task publishes them in commit order and hands them to a marker task, which marks whatever
-    has been published meanwhile in one statement (publishing never waits for a mark).
+    task publishes them in commit order and hands them to a marker task, which waits
+    ``mark_delay_seconds`` and then marks whatever has been published meanwhile in one
+    statement (publishing never waits for a mark).
     Safety net: a poller publishes rows left unpublished for a while (a crash between commit
     and publish).
     A crash between publish and mark republishes with the same ``Nats-Msg-Id``: the
@@ -85,12 +93,19 @@ class OutboxRelay:
     """
 
     def __init__(
-        self, database: Database, outbox: Outbox, bus: Bus, *, poll_seconds: float = 1.0
+        self,
+        database: Database,
+        outbox: Outbox,
+        bus: Bus,
+        *,
+        poll_seconds: float = 1.0,
+        mark_delay_seconds: float = MARK_DELAY_SECONDS,
     ) -> None:
         self._db = database
         self._table = outbox.table
         self._bus = bus
         self._poll = poll_seconds
+        self._mark_delay = mark_delay_seconds
         self._mark_published = (
             f'UPDATE "{outbox.table.schema}".outbox SET published_at = now() '
             "WHERE id = ANY(%(ids)b::bigint[])"
@@ -114,13 +129,20 @@ class OutboxRelay:
         ]
 
     async def stop(self) -> None:
-        """Stop (rows not yet marked are picked up by the next start's poller)."""
+        """Stop, marking what was published (rows left unmarked are republished by the next
+        start's poller, and dropped by the server as duplicates)."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        row_ids, self._published = self._published, []
+        if row_ids:
+            try:
+                await self._mark(row_ids)
+            except Exception:
+                logger.warning("could not mark published outbox rows at stop", exc_info=True)
 
     async def _publisher(self) -> None:
         while True:
@@ -138,6 +160,7 @@ class OutboxRelay:
     async def _marker(self) -> None:
         while True:
             await self._to_mark.wait()
+            await asyncio.sleep(self._mark_delay)  # let more rows be published meanwhile
             self._to_mark.clear()
             row_ids, self._published = self._published, []
             try:
