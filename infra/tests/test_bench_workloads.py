@@ -155,6 +155,7 @@ def test_table_shows_the_new_workloads() -> None:
             "jetstream_publish_ack_per_s_x16": 16000.0,
             "postgres_commits_per_s": 1400.0,
             "postgres_commits_per_s_x8": 3000.0,
+            "durable_hop": {"hops": 300, "p50_ms": 1.8, "p99_ms": 8.4},
         },
         "node_hop": hop,
         "concurrent": {"runs": 50, "succeeded": 50, "node_executions_per_s": 90.0},
@@ -190,6 +191,7 @@ def test_table_shows_the_new_workloads() -> None:
     assert "900 ms / 1,000-10,900 ms (9.9 ms apart)" in text
     assert "95 -> 96 MiB (peak 99)" in text
     assert "hop p50 first/last 1,000" in text
+    assert "raw durable hop p50 / p99 (2 commits, 2 JetStream hops) 1.80 / 8.40 ms" in text
     del results["fan_out"], results["loop"]
     assert "loop" not in runner.table(results)
 

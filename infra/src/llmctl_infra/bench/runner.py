@@ -18,9 +18,11 @@ import httpx
 import psutil
 import websockets
 
+from llmctl_libs import event_loop
+
 from ..state import STATE_FILE, StackState
 from .model_list import model_list_rate, nats_request_rate, seed_models
-from .raw import jetstream_publish_rate, postgres_commit_rate
+from .raw import durable_hop_floor, jetstream_publish_rate, postgres_commit_rate
 from .relay import websocket_relay_latency
 from .workloads import (
     HARD_EXECUTION_CAP,
@@ -320,6 +322,10 @@ async def run_all(
         "jetstream_publish_ack_per_s_x16": await jetstream_publish_rate(nats_url, concurrency=16),
         "postgres_commits_per_s": await postgres_commit_rate(database_url),
         "postgres_commits_per_s_x8": await postgres_commit_rate(database_url, concurrency=8),
+        # on the services' event loop (uvloop), in its own thread: the floor of their hop
+        "durable_hop": await asyncio.to_thread(
+            event_loop.run, durable_hop_floor(nats_url, database_url)
+        ),
     }
     async with httpx.AsyncClient(base_url=state.gateway_url or "", timeout=60) as client:
         results["node_hop"] = await node_hop_latency(client, chain)
@@ -419,6 +425,10 @@ def table(results: dict[str, Any]) -> str:
         (
             "raw Postgres single-row commit, 8 conns",
             f"{raw['postgres_commits_per_s_x8']:,.0f} commits/s",
+        ),
+        (
+            "raw durable hop p50 / p99 (2 commits, 2 JetStream hops)",
+            f"{raw['durable_hop']['p50_ms']:.2f} / {raw['durable_hop']['p99_ms']:.2f} ms",
         ),
         (f"node hop p50 ({hop['hops']} hops)", f"{hop['p50_ms']:.2f} ms"),
         (f"node hop p99 ({hop['hops']} hops)", f"{hop['p99_ms']:.2f} ms"),
