@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import sqlalchemy as sa
 
 from llmctl_libs.bus import Bus
 from llmctl_libs.store import Database, Inbox, Outbox, OutboxMessage, OutboxRelay, StoreTables
+from llmctl_libs.store.outbox import MARK_DELAY_SECONDS
 
 
 @pytest.fixture
@@ -27,6 +29,27 @@ async def stream_messages(bus: Bus, subject: str) -> int:
 
 def message(n: int, subject: str = "llmctl.evt.test.outbox") -> OutboxMessage:
     return OutboxMessage(subject=subject, msg_id=f"m-{n}", body=b"%d" % n)
+
+
+@asynccontextmanager
+async def running_relay(
+    db: Database,
+    tables: StoreTables,
+    bus: Bus,
+    *,
+    poll_seconds: float = 30.0,
+    mark_delay_seconds: float = MARK_DELAY_SECONDS,
+) -> AsyncIterator[tuple[Outbox, OutboxRelay]]:
+    """A started relay (by default its poller cannot help: 30 s), stopped on exit."""
+    outbox = Outbox(tables)
+    relay = OutboxRelay(
+        db, outbox, bus, poll_seconds=poll_seconds, mark_delay_seconds=mark_delay_seconds
+    )
+    await relay.start()
+    try:
+        yield outbox, relay
+    finally:
+        await relay.stop()
 
 
 async def test_inbox_claims_once_and_rollback_forgets(
@@ -51,10 +74,7 @@ async def test_committed_rows_are_published_once_rolled_back_never(
     store_db: tuple[Database, StoreTables], bus: Bus
 ) -> None:
     db, tables = store_db
-    outbox = Outbox(tables)
-    relay = OutboxRelay(db, outbox, bus, poll_seconds=0.2)
-    await relay.start()
-    try:
+    async with running_relay(db, tables, bus, poll_seconds=0.2) as (outbox, relay):
         with pytest.raises(RuntimeError):
             async with db.transaction() as conn:
                 await outbox.add(conn, [message(0)])
@@ -66,8 +86,6 @@ async def test_committed_rows_are_published_once_rolled_back_never(
             while await _unpublished(db, tables) > 0:
                 await asyncio.sleep(0.02)
         assert await stream_messages(bus, "llmctl.evt.test.outbox") == 2
-    finally:
-        await relay.stop()
 
 
 async def test_rows_never_handed_over_are_recovered_and_republish_is_deduplicated(
@@ -101,10 +119,7 @@ async def test_batches_enqueued_back_to_back_are_all_published_once_and_marked(
     store_db: tuple[Database, StoreTables], bus: Bus
 ) -> None:
     db, tables = store_db
-    outbox = Outbox(tables)
-    relay = OutboxRelay(db, outbox, bus, poll_seconds=30.0)  # the poller cannot help here
-    await relay.start()
-    try:
+    async with running_relay(db, tables, bus) as (outbox, relay):  # the poller cannot help
         for n in range(20):  # marks of earlier batches coalesce while later ones publish
             async with db.transaction() as conn:
                 pending = await outbox.add(conn, [message(100 + 2 * n), message(101 + 2 * n)])
@@ -113,8 +128,6 @@ async def test_batches_enqueued_back_to_back_are_all_published_once_and_marked(
             while await _unpublished(db, tables) > 0:
                 await asyncio.sleep(0.02)
         assert await stream_messages(bus, "llmctl.evt.test.outbox") == 40
-    finally:
-        await relay.stop()
 
 
 async def _published_marks(db: Database, tables: StoreTables) -> set[object]:
@@ -140,17 +153,12 @@ async def test_rows_published_within_the_mark_delay_are_marked_by_one_statement(
     store_db: tuple[Database, StoreTables], bus: Bus
 ) -> None:
     db, tables = store_db
-    outbox = Outbox(tables)
-    relay = OutboxRelay(db, outbox, bus, poll_seconds=30.0, mark_delay_seconds=1.0)
-    await relay.start()
-    try:
+    async with running_relay(db, tables, bus, mark_delay_seconds=1.0) as (outbox, relay):
         for n in (300, 301):  # two transactions, two publishes, well inside one mark delay
             await _publish_one(db, outbox, relay, bus, n, "llmctl.evt.test.marks")
         async with asyncio.timeout(10):
             while await _unpublished(db, tables) > 0:
                 await asyncio.sleep(0.02)
-    finally:
-        await relay.stop()
     # one statement marked both rows: they carry its transaction's now()
     marks = await _published_marks(db, tables)
     assert len(marks) == 1
@@ -161,12 +169,7 @@ async def test_a_stopping_relay_marks_what_it_published(
     store_db: tuple[Database, StoreTables], bus: Bus
 ) -> None:
     db, tables = store_db
-    outbox = Outbox(tables)
-    relay = OutboxRelay(db, outbox, bus, poll_seconds=30.0, mark_delay_seconds=30.0)
-    await relay.start()
-    try:
+    async with running_relay(db, tables, bus, mark_delay_seconds=30.0) as (outbox, relay):
         await _publish_one(db, outbox, relay, bus, 400, "llmctl.evt.test.stop-marks")
         assert await _unpublished(db, tables) == 1  # published, its mark still waiting
-    finally:
-        await relay.stop()
-    assert await _unpublished(db, tables) == 0
+    assert await _unpublished(db, tables) == 0  # the relay's stop marked it
