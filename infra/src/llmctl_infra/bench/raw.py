@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import statistics
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
 from llmctl_libs.bus import connect_raw
+
+from .relay import percentile
 
 __all__ = ["durable_hop_floor", "jetstream_publish_rate", "postgres_commit_rate"]
 
@@ -155,9 +156,4 @@ async def durable_hop_floor(
             for table in tables:
                 await admin.execute(f"DROP TABLE IF EXISTS {table}")
     gaps = [(b - a) * 1000 for a, b in itertools.pairwise(arrivals)]
-    ordered = sorted(gaps)
-    return {
-        "hops": len(gaps),
-        "p50_ms": statistics.median(gaps),
-        "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-    }
+    return {"hops": len(gaps), "p50_ms": percentile(gaps, 0.5), "p99_ms": percentile(gaps, 0.99)}

@@ -23,7 +23,7 @@ from llmctl_libs import event_loop
 from ..state import STATE_FILE, StackState
 from .model_list import model_list_rate, nats_request_rate, seed_models
 from .raw import durable_hop_floor, jetstream_publish_rate, postgres_commit_rate
-from .relay import websocket_relay_latency
+from .relay import percentile, websocket_relay_latency
 from .workloads import (
     HARD_EXECUTION_CAP,
     MAX_FAN_OUT,
@@ -33,12 +33,6 @@ from .workloads import (
 )
 
 __all__ = ["main"]
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
 
 
 async def _create(client: httpx.AsyncClient, flowchart: dict[str, Any]) -> str:
@@ -110,8 +104,8 @@ def _hop_stats(done: list[float]) -> dict[str, float]:
     hops = [(b - a) * 1000 for a, b in itertools.pairwise(done)]
     return {
         "hops": len(hops),
-        "p50_ms": _percentile(hops, 0.5),
-        "p99_ms": _percentile(hops, 0.99),
+        "p50_ms": percentile(hops, 0.5),
+        "p99_ms": percentile(hops, 0.99),
         "mean_ms": statistics.fmean(hops),
     }
 
@@ -192,7 +186,7 @@ async def fan_out_fan_in_run(
         "last_branch_done_ms": (done[-1] - fanned_out) * 1000,
         "first_branch_routed_ms": (routed[0] - fanned_out) * 1000,
         "last_branch_routed_ms": (routed[-1] - fanned_out) * 1000,
-        "branch_routed_gap_p50_ms": _percentile(gaps, 0.5) if gaps else 0.0,
+        "branch_routed_gap_p50_ms": percentile(gaps, 0.5) if gaps else 0.0,
         "orchestrator_rss_mb": {"before": rss_before, "after": rss_after},
     }
 

@@ -253,20 +253,15 @@ class FlowchartRepository:
             created_at=row.created_at.isoformat(),
         )
 
-    async def graph(
-        self, flowchart_id: str, version: int, conn: AsyncConnection | None = None
-    ) -> FlowchartGraph:
+    async def graph(self, flowchart_id: str, version: int, conn: AsyncConnection) -> FlowchartGraph:
         """The indexed graph of one pinned version (cached, least recently used dropped first;
         versions are immutable and outlive a deleted flowchart). A cache miss reads on
-        ``conn`` when given: a caller holding a pooled connection never waits for a second."""
+        ``conn``, the caller's: a caller holding a pooled connection never waits for a second."""
         key = (flowchart_id, version)
         cached = self._graphs.get(key)
         if cached is not None:
             self._graphs.move_to_end(key)
             return cached
-        if conn is None:
-            async with self._db.engine.connect() as own:
-                return await self.graph(flowchart_id, version, own)
         raw = (
             await conn.execute(
                 sa.select(flowchart_versions.c.definition).where(
