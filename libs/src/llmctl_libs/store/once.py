@@ -171,9 +171,8 @@ class OnceRecorder:
                 params["msg_ids"].append(m.msg_id)
                 params["bodies"].append(m.body)
         try:
-            async with database.engine.connect() as conn:
-                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                driver = await driver_connection(autocommit)
+            async with database.autocommit() as conn:
+                driver = await driver_connection(conn)
                 async with driver.cursor(row_factory=namedtuple_row) as cursor:
                     await cursor.execute(self._statement, params)
                     row: Any = await cursor.fetchone()

@@ -51,7 +51,7 @@ class ModelCatalog:
 
     async def get(self, request: GetModel) -> ModelRecord:
         """One model by id (with a drift notice when its snapshot is behind)."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             row = (await conn.execute(sa.select(models).where(models.c.id == request.id))).first()
         if row is None:
             raise not_found("model", request.id)
@@ -78,7 +78,7 @@ class ModelCatalog:
         column = _SORT_COLUMNS[request.sort.lstrip("-")]
         order = [column.desc() if descending else column.asc(), models.c.id.asc()]
         where = sa.and_(sa.true(), *conditions)
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             total = (
                 await conn.execute(sa.select(sa.func.count()).select_from(models).where(where))
             ).scalar_one()
@@ -107,7 +107,7 @@ class ModelCatalog:
             condition = sa.or_(
                 models.c.name == request.name, models.c.default_alias == request.name
             )
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             rows = (
                 await conn.execute(
                     # a name wins over another model's alias (writes keep them disjoint anyway)

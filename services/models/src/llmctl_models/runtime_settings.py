@@ -73,7 +73,7 @@ class RuntimeSettingsStore:
 
     async def get(self, _: object) -> RuntimeSettings:
         """The current document."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             return await self._current(conn, lock=False)
 
     async def update(self, request: UpdateRuntimeSettings) -> RuntimeSettings:

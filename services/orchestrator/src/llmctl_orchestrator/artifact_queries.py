@@ -66,7 +66,7 @@ class ArtifactQueries:
             .limit(request.limit)
             .offset(request.offset)
         )
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             await require_run(conn, request.run_id)
             rows = (await conn.execute(query)).all()
         return [_record(r, with_content=request.include_content) for r in rows]
@@ -76,7 +76,7 @@ class ArtifactQueries:
         query = self._select(with_content=True).where(
             sa.or_(artifacts.c.id == request.id, artifacts.c.node_run_id == request.id)
         )
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             row = (await conn.execute(query)).first()
         if row is None:
             raise not_found("artifact", request.id)

@@ -65,7 +65,7 @@ class FlowchartQueries:
             where.append(
                 sa.func.lower(flowcharts.c.name).like(like_pattern(request.q.lower()), escape="\\")
             )
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             total = (
                 await conn.execute(sa.select(sa.func.count()).select_from(flowcharts).where(*where))
             ).scalar_one()
@@ -93,7 +93,7 @@ class FlowchartQueries:
 
     async def versions(self, request: GetById) -> list[FlowchartVersionSummary]:
         """Every version of a flowchart, oldest first."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             await self._require_live(conn, request.id)
             rows = (
                 await conn.execute(
@@ -117,7 +117,7 @@ class FlowchartQueries:
 
     async def version(self, request: GetFlowchartVersion) -> FlowchartRecord:
         """One version of a flowchart."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             await self._require_live(conn, request.id)
             row = (
                 await conn.execute(

@@ -222,7 +222,7 @@ class FlowchartRepository:
         """The latest version of one flowchart (not found once deleted), read on ``conn`` (a
         caller's transaction) or on a connection of its own."""
         if conn is None:
-            async with self._db.engine.connect() as own:
+            async with self._db.autocommit() as own:
                 return await self.get(request, own)
         row = (
             await conn.execute(

@@ -71,7 +71,7 @@ async def require_run(conn: AsyncConnection, run_id: str) -> None:
 
 async def run_record(db: Database, run_id: str) -> RunRecord:
     """The projection of one run."""
-    async with db.engine.connect() as conn:
+    async with db.autocommit() as conn:
         return await run_record_in(conn, run_id)
 
 
@@ -102,7 +102,7 @@ class RunQueries:
             if request.status not in {s.value for s in RunStatus}:
                 raise invalid("status", f"must be one of {', '.join(s.value for s in RunStatus)}")
             where.append(runs.c.status == request.status)
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             total = (
                 await conn.execute(sa.select(sa.func.count()).select_from(runs).where(*where))
             ).scalar_one()
@@ -124,7 +124,7 @@ class RunQueries:
 
     async def node_runs(self, request: GetById) -> list[NodeRunRecord]:
         """Every node run of one run, in activation order."""
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             await require_run(conn, request.id)
             rows = (
                 await conn.execute(
@@ -166,7 +166,7 @@ class RunQueries:
                     message="limit must be between 1 and 10000",
                 )
             )
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             await require_run(conn, request.run_id)
             stored = await self._store.read(
                 conn, request.run_id, after_version=request.after_sequence, limit=request.limit

@@ -89,7 +89,7 @@ class TimerSweeper:
         now = datetime.now(UTC)
         if self._next_due is not None and self._next_due <= now:
             self._next_due = None
-        async with self._db.engine.connect() as conn:
+        async with self._db.autocommit() as conn:
             overdue = (
                 await conn.execute(
                     sa.select(runs.c.id)
