@@ -67,7 +67,7 @@ def test_0003_upgrades_an_existing_database_and_is_idempotent(database_url: str)
             )
             assert {"flowcharts_name_idx", "runs_flowchart_idx", "runs_created_idx"} <= indexes
             version = conn.execute(sa.text("SELECT version_num FROM orchestrator.alembic_version"))
-            assert version.scalar() == "0005"  # 0004 (artifacts) and 0005 (inbox index) follow
+            assert version.scalar() == "0006"  # 0004 (artifacts), 0005, 0006 follow
         with engine.begin() as conn:  # 0003 again on an up-to-date schema changes nothing
             conn.execute(
                 sa.text("UPDATE orchestrator.flowcharts SET updated_at = :t"), {"t": later}
@@ -77,5 +77,32 @@ def test_0003_upgrades_an_existing_database_and_is_idempotent(database_url: str)
         with engine.connect() as conn:
             kept = conn.execute(sa.text("SELECT updated_at FROM orchestrator.flowcharts"))
             assert kept.scalar() == later
+    finally:
+        engine.dispose()
+
+
+def test_0006_takes_existing_states_for_snapshots_at_their_last_sequence(
+    database_url: str,
+) -> None:
+    _migrate(database_url)
+    engine = sa.create_engine(database_url)
+    insert = sa.text(
+        "INSERT INTO orchestrator.runs (id, flowchart_id, flowchart_version, status, input, "
+        "state, last_sequence, correlation_id) "
+        "VALUES (:id, 'f', 1, 'running', '{}', '', :last_sequence, 'c')"
+    )
+    try:
+        with engine.begin() as conn:  # the schema as 0005 left it, with a run saved by it
+            conn.execute(sa.text("ALTER TABLE orchestrator.runs DROP COLUMN state_sequence"))
+            conn.execute(sa.text("UPDATE orchestrator.alembic_version SET version_num = '0005'"))
+            conn.execute(
+                insert, [{"id": "old", "last_sequence": 7}, {"id": "new", "last_sequence": 0}]
+            )
+        _migrate(database_url)
+        with engine.connect() as conn:
+            saved = dict(
+                conn.execute(sa.text("SELECT id, state_sequence FROM orchestrator.runs")).all()
+            )
+        assert saved == {"old": 7, "new": 0}
     finally:
         engine.dispose()

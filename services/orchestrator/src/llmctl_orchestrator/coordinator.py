@@ -68,6 +68,7 @@ from .engine import (
 from .engine.context import build_context
 from .flowcharts import FlowchartRepository
 from .queries import run_record, run_record_in
+from .run_states import RunStates, load_state
 from .step_groups import Batch, QueuedStep, StepGroups
 from .tables import idempotency, node_runs, runs, store, timers
 from .workers import tell_workers_to_stop, worker_for
@@ -88,12 +89,16 @@ _TERMINAL_RUN = {s.value for s in TERMINAL_RUN_STATUSES}
 _RUNNING_NODE = {NodeRunStatus.DISPATCHED.value, NodeRunStatus.RUNNING.value}
 _KEY_SEPARATOR = "\x1f"
 """Joins an inbox scope and a message id in the claim statement's result (in neither)."""
+_LOCKED_COLUMNS = [c for c in runs.c if c.name != "state"]
+"""A locked run row's columns: all but the state snapshot (read only when the service does
+not hold the run's state in memory, see run_states.py)."""
 _CLAIM_AND_LOCK = (
     f"WITH claim AS (INSERT INTO {store.inbox.schema}.inbox (consumer, message_id) "
     "SELECT * FROM unnest(%(consumers)b::text[], %(message_ids)b::text[]) "
     "ON CONFLICT DO NOTHING RETURNING consumer, message_id) "
     "SELECT (SELECT array_agg(consumer || chr(31) || message_id) FROM claim) AS claimed_keys, "
-    f"r.* FROM {runs.schema}.runs r WHERE r.id = ANY(%(run_ids)b::text[]) "
+    + ", ".join(f"r.{c.name}" for c in _LOCKED_COLUMNS)
+    + f" FROM {runs.schema}.runs r WHERE r.id = ANY(%(run_ids)b::text[]) "
     "ORDER BY r.id FOR UPDATE OF r"
 )
 """Claims a batch's messages and locks its runs' rows: one statement, one round trip."""
@@ -147,6 +152,8 @@ class RunCoordinator:
         self.on_wake: Callable[[datetime], None] | None = None
         self._groups = StepGroups(self._process_batch)
         self._requests = IdempotentRequests(idempotency)
+        self.run_states = RunStates()
+        """Each run's state as its last committed step here left it (see run_states.py)."""
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -192,7 +199,7 @@ class RunCoordinator:
                     .returning(runs.c.id)
                 )
                 if inserted.first() is not None:
-                    writer = self._writer(conn, graph, run_id, 0, state, trace)
+                    writer = self._writer(conn, graph, run_id, 0, 0, state, trace)
                     writer.emit(
                         MessageType.RUN_CREATED,
                         RunCreated(
@@ -391,7 +398,12 @@ class RunCoordinator:
         await self._after_commit_effects(writer)
 
     async def _after_commit_effects(self, writer: RunWriter) -> None:
-        """Stop the work a committed step cancelled and wake for the timers it set."""
+        """Keep the run's state for its next step, stop the work a committed step cancelled
+        and wake for the timers it set."""
+        if writer.current_status in _TERMINAL_RUN:
+            self.run_states.forget(writer.run_id)
+        else:
+            self.run_states.keep(writer.run_id, writer.sequence, writer.state)
         await tell_workers_to_stop(self._bus, writer.run_id, writer.stop_node_runs)
         if writer.wake_at is not None and self.on_wake is not None:
             self.on_wake(writer.wake_at)
@@ -781,6 +793,7 @@ class RunCoordinator:
         graph: FlowchartGraph,
         run_id: str,
         last_sequence: int,
+        state_sequence: int,
         state: RunState,
         trace: Trace,
         current_status: str = RunStatus.RUNNING.value,
@@ -790,6 +803,7 @@ class RunCoordinator:
             graph=graph,
             run_id=run_id,
             last_sequence=last_sequence,
+            state_sequence=state_sequence,
             current_status=current_status,
             state=state,
             trace=trace,
@@ -827,7 +841,9 @@ class RunCoordinator:
             ``None`` when the run is missing, or terminal unless ``terminal_too``.
         """
         row = (
-            await conn.execute(sa.select(runs).where(runs.c.id == run_id).with_for_update())
+            await conn.execute(
+                sa.select(*_LOCKED_COLUMNS).where(runs.c.id == run_id).with_for_update()
+            )
         ).first()
         if row is None:
             return None
@@ -858,9 +874,13 @@ class RunCoordinator:
             trace = Trace(
                 correlation_id=row.correlation_id, causation_id=causation_id, request_id=request_id
             )
-        state = msgspec.msgpack.decode(row.state, type=RunState)
         graph = await self._flowcharts.graph(row.flowchart_id, row.flowchart_version, conn)
-        writer = self._writer(conn, graph, run_id, row.last_sequence, state, trace, row.status)
+        state = self.run_states.take(run_id, row.last_sequence)
+        if state is None:
+            state = await load_state(conn, self._store, graph, run_id, row.last_sequence)
+        writer = self._writer(
+            conn, graph, run_id, row.last_sequence, row.state_sequence, state, trace, row.status
+        )
         return (
             writer,
             graph,

@@ -57,7 +57,10 @@ runs = sa.Table(
     sa.Column("flowchart_version", sa.Integer, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("input", JSONB, nullable=False),
+    # the run state (msgpack) as of event ``state_sequence``: a snapshot, rewritten every few
+    # events (see run_states.py); the events after it complete it
     sa.Column("state", sa.LargeBinary, nullable=False),
+    sa.Column("state_sequence", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_sequence", sa.Integer, nullable=False, server_default="0"),
     sa.Column("node_executions", sa.Integer, nullable=False, server_default="0"),
     sa.Column("idempotency_key", sa.Text, nullable=True, unique=True),

@@ -19,26 +19,38 @@ from llmctl_libs.store.outbox import OutboxMessage
 from .artifacts import ArtifactPatches
 from .engine import FlowchartGraph, RunState, evolve
 from .node_run_writes import NodeRunWrites, flush_node_run_writes
+from .run_states import SNAPSHOT_EVERY
 from .tables import runs
 
 __all__ = ["RunWriter", "flush_writers"]
 
 _SAVE_PROGRESS = (
-    f"UPDATE {runs.schema}.runs AS r SET state = p.state, last_sequence = p.last_sequence, "
+    f"UPDATE {runs.schema}.runs AS r SET last_sequence = p.last_sequence, "
     "node_executions = p.node_executions, updated_at = %(updated_at)s "
+    "FROM unnest(%(ids)b::text[], %(sequences)b::integer[], %(executions)b::integer[]) "
+    "AS p(id, last_sequence, node_executions) WHERE r.id = p.id"
+)
+"""Saves the sequence and counters of every run of a batch whose status and outcome stay as
+they are and whose state snapshot is not due (the snapshot, stored out of line, is left
+alone)."""
+_SAVE_PROGRESS_AND_STATE = (
+    f"UPDATE {runs.schema}.runs AS r SET state = p.state, state_sequence = p.last_sequence, "
+    "last_sequence = p.last_sequence, node_executions = p.node_executions, "
+    "updated_at = %(updated_at)s "
     "FROM unnest(%(ids)b::text[], %(states)b::bytea[], %(sequences)b::integer[], "
     "%(executions)b::integer[]) AS p(id, state, last_sequence, node_executions) "
     "WHERE r.id = p.id"
 )
-"""Saves the state and sequence of every run of a batch whose status and outcome stay as they
-are."""
+"""The same, with a new state snapshot (see run_states.py)."""
 
 
 class RunWriter:
     """Accumulates a run's new events (numbered by the run's sequence) and commands.
 
     Each emitted event is applied to ``state`` at once (``evolve``): the state is the fold of
-    the run's events by construction. The caller holds the run row lock
+    the run's events by construction. The run row keeps a snapshot of it, taken at event
+    ``state_sequence``, and a flush rewrites it only when one is due (:attr:`snapshot_due`).
+    The caller holds the run row lock
     (``SELECT ... FOR UPDATE``), so numbering is race-free; the event store's
     ``UNIQUE(stream_id, version)`` would still catch a second writer.
 
@@ -59,6 +71,7 @@ class RunWriter:
         graph: FlowchartGraph,
         run_id: str,
         last_sequence: int,
+        state_sequence: int,
         current_status: str,
         state: RunState,
         trace: Trace,
@@ -80,6 +93,8 @@ class RunWriter:
         self.artifacts = ArtifactPatches()
         self.node_runs = NodeRunWrites()
         self._start_sequence = last_sequence
+        self._state_sequence = state_sequence
+        self._state_replaced = False
         self._events: list[NewEvent] = []
         self._messages: list[OutboxMessage] = []
         self._store = event_store
@@ -115,8 +130,11 @@ class RunWriter:
         )
 
     def replace_state(self, state: RunState) -> None:
-        """Adopt a rebuilt state (a rewind); the caller emits the ``run.rewound`` event."""
+        """Adopt a rebuilt state (a rewind); the caller emits the ``run.rewound`` event.
+
+        The flush saves a snapshot: events folded onto an older one would not give it."""
         self.state = state
+        self._state_replaced = True
 
     def wake(self, due: datetime) -> None:
         """Remember that a timer falls due at ``due``."""
@@ -186,12 +204,13 @@ class RunWriter:
         )
 
     async def save_run(self, now: datetime) -> None:
-        """Save the run row: state, sequence, counters and the changed status or outcome."""
-        _, state, sequence, executions = self.progress()
+        """Save the run row: a state snapshot, sequence, counters and the changed status or
+        outcome."""
         values: dict[str, Any] = {
-            "state": state,
-            "last_sequence": sequence,
-            "node_executions": executions,
+            "state": msgspec.msgpack.encode(self.state),
+            "state_sequence": self.sequence,
+            "last_sequence": self.sequence,
+            "node_executions": self.state.node_executions,
             "updated_at": now,
         }
         if self.status is not None:
@@ -222,20 +241,19 @@ class RunWriter:
             and not self.run_values
         )
 
-    def progress(self) -> tuple[str, bytes, int, int]:
-        """Run id, encoded state, sequence and node executions to save."""
-        return (
-            self.run_id,
-            msgspec.msgpack.encode(self.state),
-            self.sequence,
-            self.state.node_executions,
-        )
+    @property
+    def snapshot_due(self) -> bool:
+        """Whether the flush rewrites the state snapshot: the run has gained
+        :data:`SNAPSHOT_EVERY` events since the last one, or the state was replaced (a
+        rewind). A step that changes the run's status or outcome always saves one."""
+        return self._state_replaced or self.sequence - self._state_sequence >= SNAPSHOT_EVERY
 
 
 async def flush_writers(conn: AsyncConnection, writers: list[RunWriter]) -> list[PendingMessage]:
     """Write what the steps of one transaction produced, for all their runs at once: the
     buffered node-run inserts and updates, one events insert, one outbox insert, one save of
-    every common step's run state, one artifacts upsert.
+    every common step's sequence and counters (and one of the due state snapshots), one
+    artifacts upsert.
 
     Returns:
         The outbox rows (each run's in the order they were queued) to hand to the relay once
@@ -245,7 +263,8 @@ async def flush_writers(conn: AsyncConnection, writers: list[RunWriter]) -> list
         return []
     first = writers[0]
     now = datetime.now(UTC)
-    common = [w.progress() for w in writers if w.saves_progress_only]
+    common = [w for w in writers if w.saves_progress_only and not w.snapshot_due]
+    snapshots = [w for w in writers if w.saves_progress_only and w.snapshot_due]
     driver = await driver_connection(conn)
     # Pipeline mode: the statements are sent back to back and their results read together
     # (one or two round trips instead of one each); a failure still fails the transaction.
@@ -259,10 +278,20 @@ async def flush_writers(conn: AsyncConnection, writers: list[RunWriter]) -> list
             await driver.execute(
                 _SAVE_PROGRESS,
                 {
-                    "ids": [c[0] for c in common],
-                    "states": [c[1] for c in common],
-                    "sequences": [c[2] for c in common],
-                    "executions": [c[3] for c in common],
+                    "ids": [w.run_id for w in common],
+                    "sequences": [w.sequence for w in common],
+                    "executions": [w.state.node_executions for w in common],
+                    "updated_at": now,
+                },
+            )
+        if snapshots:
+            await driver.execute(
+                _SAVE_PROGRESS_AND_STATE,
+                {
+                    "ids": [w.run_id for w in snapshots],
+                    "states": [msgspec.msgpack.encode(w.state) for w in snapshots],
+                    "sequences": [w.sequence for w in snapshots],
+                    "executions": [w.state.node_executions for w in snapshots],
                     "updated_at": now,
                 },
             )
