@@ -70,7 +70,7 @@ from .flowcharts import FlowchartRepository
 from .queries import run_record, run_record_in
 from .run_states import RunStates, load_state
 from .step_groups import Batch, QueuedStep, StepGroups
-from .tables import idempotency, node_runs, runs, store, timers
+from .tables import RUN_COLUMNS, idempotency, node_runs, runs, store, timers
 from .workers import tell_workers_to_stop, worker_for
 from .writer import RunWriter, flush_writers
 
@@ -89,15 +89,12 @@ _TERMINAL_RUN = {s.value for s in TERMINAL_RUN_STATUSES}
 _RUNNING_NODE = {NodeRunStatus.DISPATCHED.value, NodeRunStatus.RUNNING.value}
 _KEY_SEPARATOR = "\x1f"
 """Joins an inbox scope and a message id in the claim statement's result (in neither)."""
-_LOCKED_COLUMNS = [c for c in runs.c if c.name != "state"]
-"""A locked run row's columns: all but the state snapshot (read only when the service does
-not hold the run's state in memory, see run_states.py)."""
 _CLAIM_AND_LOCK = (
     f"WITH claim AS (INSERT INTO {store.inbox.schema}.inbox (consumer, message_id) "
     "SELECT * FROM unnest(%(consumers)b::text[], %(message_ids)b::text[]) "
     "ON CONFLICT DO NOTHING RETURNING consumer, message_id) "
     "SELECT (SELECT array_agg(consumer || chr(31) || message_id) FROM claim) AS claimed_keys, "
-    + ", ".join(f"r.{c.name}" for c in _LOCKED_COLUMNS)
+    + ", ".join(f"r.{c.name}" for c in RUN_COLUMNS)
     + f" FROM {runs.schema}.runs r WHERE r.id = ANY(%(run_ids)b::text[]) "
     "ORDER BY r.id FOR UPDATE OF r"
 )
@@ -841,9 +838,7 @@ class RunCoordinator:
             ``None`` when the run is missing, or terminal unless ``terminal_too``.
         """
         row = (
-            await conn.execute(
-                sa.select(*_LOCKED_COLUMNS).where(runs.c.id == run_id).with_for_update()
-            )
+            await conn.execute(sa.select(*RUN_COLUMNS).where(runs.c.id == run_id).with_for_update())
         ).first()
         if row is None:
             return None

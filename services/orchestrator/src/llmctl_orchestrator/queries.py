@@ -25,7 +25,7 @@ from llmctl_libs.store import Database
 
 from .flowcharts import not_found
 from .paging import check_page, invalid, order_by
-from .tables import node_runs, runs
+from .tables import RUN_COLUMNS, node_runs, runs
 
 __all__ = ["RunQueries", "require_run", "run_record", "run_record_in"]
 
@@ -51,12 +51,9 @@ def _record(row: Any) -> RunRecord:
     )
 
 
-_RUN_COLUMNS = [c for c in runs.c if c.name != "state"]
-
-
 async def run_record_in(conn: AsyncConnection, run_id: str) -> RunRecord:
     """The projection of one run as ``conn`` (maybe mid-transaction) sees it."""
-    row = (await conn.execute(sa.select(*_RUN_COLUMNS).where(runs.c.id == run_id))).first()
+    row = (await conn.execute(sa.select(*RUN_COLUMNS).where(runs.c.id == run_id))).first()
     if row is None:
         raise not_found("run", run_id)
     return _record(row)
@@ -108,7 +105,7 @@ class RunQueries:
             ).scalar_one()
             rows = (
                 await conn.execute(
-                    sa.select(*_RUN_COLUMNS)
+                    sa.select(*RUN_COLUMNS)
                     .where(*where)
                     .order_by(*ordering)
                     .limit(request.page_size)

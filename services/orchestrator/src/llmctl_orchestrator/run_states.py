@@ -78,10 +78,6 @@ class RunStates:
         """Drop the run's entry (the run has ended)."""
         self._states.pop(run_id, None)
 
-    def clear(self) -> None:
-        """Drop every entry (the next step of each run reads its snapshot)."""
-        self._states.clear()
-
 
 async def load_state(
     conn: AsyncConnection,

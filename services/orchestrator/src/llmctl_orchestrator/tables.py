@@ -9,6 +9,7 @@ from llmctl_libs.store import store_tables
 from llmctl_libs.store.idempotency import idempotency_table
 
 __all__ = [
+    "RUN_COLUMNS",
     "SCHEMA",
     "artifacts",
     "flowchart_versions",
@@ -79,6 +80,11 @@ runs = sa.Table(
         postgresql_where=sa.text("status IN ('running', 'pausing', 'paused')"),
     ),
 )
+
+RUN_COLUMNS = [c for c in runs.c if c.name != "state"]
+"""A run row's columns but the state snapshot: what reads and the step's row lock select (the
+snapshot is read only when the service does not hold the run's state in memory, see
+run_states.py)."""
 
 node_runs = sa.Table(
     "node_runs",
