@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .driver_pool import DriverPool
 
 __all__ = ["Database"]
 
@@ -30,6 +34,8 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
+        self._pool_size = pool_size
+        self._driver_pool: DriverPool | None = None
         self.engine: AsyncEngine = create_async_engine(
             url,
             pool_size=pool_size,
@@ -60,6 +66,16 @@ class Database:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
+    async def driver_autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A plain psycopg connection in autocommit mode, outside SQLAlchemy (its own pool of
+        up to ``pool_size`` connections, see :mod:`~llmctl_libs.store.driver_pool`): for a
+        hot path whose whole work is fixed SQL, such as a one-statement consumer."""
+        if self._driver_pool is None:
+            self._driver_pool = DriverPool(self.url, max_size=self._pool_size)
+        async with self._driver_pool.connection() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def unsynced(self) -> AsyncIterator[AsyncConnection]:
         """A connection in autocommit mode whose commits do not wait for the WAL flush
         (``synchronous_commit = off``): each statement is one round trip. Only for writes a
@@ -88,6 +104,9 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
+            self._driver_pool = None
         if self._unsynced is not None:
             await self._unsynced.dispose()
             self._unsynced = None

@@ -18,11 +18,9 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
-from sqlalchemy.exc import IntegrityError
 
 from .base import ConcurrencyError, NewEvent
 from .database import Database
-from .driver import driver_connection
 from .outbox import OutboxMessage, PendingMessage
 from .tables import StoreTables
 
@@ -171,12 +169,13 @@ class OnceRecorder:
                 params["msg_ids"].append(m.msg_id)
                 params["bodies"].append(m.body)
         try:
-            async with database.autocommit() as conn:
-                driver = await driver_connection(conn)
-                async with driver.cursor(row_factory=namedtuple_row) as cursor:
-                    await cursor.execute(self._statement, params)
-                    row: Any = await cursor.fetchone()
-        except (IntegrityError, psycopg.IntegrityError) as exc:
+            async with (
+                database.driver_autocommit() as conn,
+                conn.cursor(row_factory=namedtuple_row) as cursor,
+            ):
+                await cursor.execute(self._statement, params)
+                row: Any = await cursor.fetchone()
+        except psycopg.IntegrityError as exc:
             streams = ", ".join(f"{r.stream_id} at {r.expected_version}" for r in unique[:5])
             streams += ", ..." if len(unique) > 5 else ""
             raise ConcurrencyError(
