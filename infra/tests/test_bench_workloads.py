@@ -181,6 +181,7 @@ def test_table_shows_the_new_workloads() -> None:
             "hop_first": hop,
             "hop_last": hop,
             "orchestrator_rss_mb": {"before": 95.0, "peak": 99.0, "after": 96.0},
+            "cpu_ms_per_execution": {"orchestrator": 3.0, "postgres": 1.25, "total": 4.25},
         },
         "rss_idle_mb": {"orchestrator": 90.0},
         "rss_after_mb": {"orchestrator": 96.0},
@@ -192,6 +193,11 @@ def test_table_shows_the_new_workloads() -> None:
     assert "95 -> 96 MiB (peak 99)" in text
     assert "hop p50 first/last 1,000" in text
     assert "raw durable hop p50 / p99 (2 commits, 2 JetStream hops) 1.80 / 8.40 ms" in text
+    cpu_row = (
+        "loop, 10,000 executions: CPU per execution orchestrator 3.00 + postgres 1.25 = 4.25 ms"
+    )
+    assert cpu_row in text
+    assert "fan-out/fan-in, 1,000 branches: CPU per execution" not in text  # not measured
     del results["fan_out"], results["loop"]
     assert "loop" not in runner.table(results)
 
