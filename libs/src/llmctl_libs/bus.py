@@ -9,9 +9,10 @@ handlers and listeners subscribe with nats-py directly (:mod:`llmctl_libs.durabl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +109,7 @@ class Bus:
         self._durables: list[tuple[str, str, float]] = []
         self._consumers: list[DurableConsumer] = []
         self._subscriptions: list[CoreSubscription] = []
+        self._publishing: tuple[NatsClient, JetStreamContext] | None = None
 
     @property
     def nc(self) -> NatsClient:
@@ -200,6 +202,32 @@ class Bus:
         """Publish to JetStream with ``Nats-Msg-Id`` = ``msg_id`` and wait for the ack."""
         all_headers = {"Nats-Msg-Id": msg_id, **(headers or {})}
         await self.js.publish(subject, data, headers=all_headers, timeout=10.0)
+
+    async def publish_many(
+        self, messages: Sequence[tuple[str, bytes, str]], *, timeout: float = 10.0
+    ) -> None:
+        """Publish ``(subject, data, msg_id)`` messages to JetStream in order and wait for all
+        their acks (raises the first failure, or ``TimeoutError`` after ``timeout``).
+
+        All are written before any ack is awaited, as by ``publish`` in ``gather``, but without
+        a task, a request inbox and a timer per message: the acks come back on one shared
+        reply subscription (nats-py's asynchronous publish).
+        """
+        nc = self.nc
+        if self._publishing is None or self._publishing[0] is not nc:
+            # one context for the connection: it holds the shared reply subscription
+            self._publishing = (nc, nc.jetstream())
+        js = self._publishing[1]
+        acks = [
+            await js.publish_async(subject, data, headers={"Nats-Msg-Id": msg_id})
+            for subject, data, msg_id in messages
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*acks), timeout)
+        except BaseException:
+            for ack in acks:
+                ack.cancel()  # frees its slot among nats-py's pending publishes
+            raise
 
     async def request(self, subject: str, data: bytes, *, timeout: float = 10.0) -> bytes:
         """Core NATS request/reply; raises ``nats.errors.TimeoutError``/``NoRespondersError``."""

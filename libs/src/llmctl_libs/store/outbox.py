@@ -182,9 +182,7 @@ class OutboxRelay:
 
     async def _publish(self, messages: list[OutboxMessage]) -> None:
         # Publishes are sent in order and their acks awaited together (pipelined).
-        await asyncio.gather(
-            *(self._bus.publish(m.subject, m.body, msg_id=m.msg_id) for m in messages)
-        )
+        await self._bus.publish_many([(m.subject, m.body, m.msg_id) for m in messages])
 
     async def _mark(self, row_ids: list[int]) -> None:
         # Losing this mark in a crash only republishes (deduplicated): no fsync needed. Fixed
