@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from llmctl_infra._wait import WaitTimeout
 from llmctl_infra.ports import free_port
 from llmctl_infra.process import pid_alive
 from llmctl_infra.service import probe
 from llmctl_infra.specs import DEFAULT_SERVICES
 from llmctl_infra.stack import Stack, StackConfig, StackError
 from llmctl_infra.state import StackState
-from llmctl_infra.testing import fake_service_spec, wait_until
+from llmctl_infra.testing import ServiceProcesses, fake_service_spec, wait_until
 
 
 def _config(home: Path, nats_url: str, database_url: str, **extra: object) -> StackConfig:
@@ -147,3 +148,16 @@ def test_embedded_infrastructure_and_demo_llm(tmp_path: Path) -> None:
     for pid in pids:
         assert pid is not None
         assert not pid_alive(pid)
+
+
+def test_service_processes_that_fail_to_start_leave_nothing_running(
+    tmp_path: Path, nats_url: str, database_url: str
+) -> None:
+    dying = fake_service_spec("dying", env={"LLMCTL_FAKE_EXIT_CODE": "3"})
+    services = ServiceProcesses(
+        [FAKES[1], dying], nats_url=nats_url, database_url=database_url, log_dir=tmp_path
+    )
+    with pytest.raises(WaitTimeout, match="dying"):
+        services.start_all(timeout=30)
+    # beta was started, then stopped because "dying" never came up
+    assert not pid_alive(services.pid("beta"))

@@ -227,12 +227,21 @@ class ServiceProcesses:
         run_migrations(self.specs, self.endpoints, self.log_dir)
 
     def start_all(self, timeout: float = 120.0) -> None:
-        """Migrate, start every service, and wait until all are healthy."""
+        """Migrate, start every service, and wait until all are healthy.
+
+        If one fails to start or to become healthy, every service started is stopped before
+        the error propagates: callers stop the stack only once ``start_all`` returned, so a
+        failed start would otherwise leave the rest running.
+        """
         self.migrate()
-        for service in self.services.values():
-            service.start()
-        for service in self.services.values():
-            service.wait_healthy(timeout)
+        try:
+            for service in self.services.values():
+                service.start()
+            for service in self.services.values():
+                service.wait_healthy(timeout)
+        except BaseException:
+            self.stop_all()
+            raise
 
     def start(self, name: str, *, wait: bool = True, timeout: float = 60.0) -> None:
         """(Re)start one service, by default waiting until it is healthy."""
