@@ -24,6 +24,7 @@ from llmctl_infra.demo_llm import BeforeCompletion, CompletionStats, create_app,
 from llmctl_infra.ports import LOOPBACK, free_port
 from llmctl_infra.service import Endpoints, ServiceProcess, run_migrations
 from llmctl_infra.specs import DEFAULT_SERVICES, ServiceSpec
+from llmctl_libs.store.driver_pool import libpq_url
 
 __all__ = [
     "DemoLLMHandle",
@@ -164,8 +165,7 @@ def create_database(admin_url: str, name: str) -> str:
     from sqlalchemy.engine import make_url
 
     url = make_url(admin_url)
-    libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(libpq, autocommit=True) as conn:
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"'.encode())
     return url.set(database=name).render_as_string(hide_password=False)
 

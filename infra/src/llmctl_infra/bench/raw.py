@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
 from llmctl_libs.bus import connect_raw
+from llmctl_libs.store.driver_pool import libpq_url
 
 from .relay import percentile
 
@@ -54,7 +55,7 @@ async def postgres_commit_rate(
     database_url: str, *, commits: int = 1500, concurrency: int = 1
 ) -> float:
     """Commits/s of single-row INSERT transactions."""
-    conninfo = database_url.replace("postgresql+psycopg://", "postgresql://")
+    conninfo = libpq_url(database_url)
     table = f"bench_raw_{concurrency}"
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as admin:
         await admin.execute(
@@ -112,7 +113,7 @@ async def durable_hop_floor(
     to a JetStream file stream and waits for the ack, and acknowledges the message it got,
     through two push consumers. The gap between consecutive arrivals at one side is one hop.
     """
-    conninfo = database_url.replace("postgresql+psycopg://", "postgresql://")
+    conninfo = libpq_url(database_url)
     suffix = uuid.uuid4().hex[:8]
     stream, subject = f"BENCH_HOP_{suffix}", f"bench.hop.{suffix}"
     tables = [f"bench_hop_{suffix}_a", f"bench_hop_{suffix}_b"]

@@ -249,6 +249,16 @@ class RunWriter:
         return self._state_replaced or self.sequence - self._state_sequence >= SNAPSHOT_EVERY
 
 
+def _progress(writers: list[RunWriter], now: datetime) -> dict[str, Any]:
+    """The parameters of :data:`_SAVE_PROGRESS` for ``writers``' runs."""
+    return {
+        "ids": [w.run_id for w in writers],
+        "sequences": [w.sequence for w in writers],
+        "executions": [w.state.node_executions for w in writers],
+        "updated_at": now,
+    }
+
+
 async def flush_writers(conn: AsyncConnection, writers: list[RunWriter]) -> list[PendingMessage]:
     """Write what the steps of one transaction produced, for all their runs at once: the
     buffered node-run inserts and updates, one events insert, one outbox insert, one save of
@@ -275,25 +285,11 @@ async def flush_writers(conn: AsyncConnection, writers: list[RunWriter]) -> list
         )
         if common:
             # the common step: one fixed statement for every run of the batch
-            await driver.execute(
-                _SAVE_PROGRESS,
-                {
-                    "ids": [w.run_id for w in common],
-                    "sequences": [w.sequence for w in common],
-                    "executions": [w.state.node_executions for w in common],
-                    "updated_at": now,
-                },
-            )
+            await driver.execute(_SAVE_PROGRESS, _progress(common, now))
         if snapshots:
+            states = [msgspec.msgpack.encode(w.state) for w in snapshots]
             await driver.execute(
-                _SAVE_PROGRESS_AND_STATE,
-                {
-                    "ids": [w.run_id for w in snapshots],
-                    "states": [msgspec.msgpack.encode(w.state) for w in snapshots],
-                    "sequences": [w.sequence for w in snapshots],
-                    "executions": [w.state.node_executions for w in snapshots],
-                    "updated_at": now,
-                },
+                _SAVE_PROGRESS_AND_STATE, {**_progress(snapshots, now), "states": states}
             )
         # after the node runs: an artifact takes its node run's status from the node_runs row
         await ArtifactPatches.flush_all(conn, [(w.artifacts, w.trace) for w in writers])
