@@ -200,6 +200,10 @@ def test_table_shows_the_new_workloads() -> None:
     assert "fan-out/fan-in, 1,000 branches: CPU per execution" not in text  # not measured
     del results["fan_out"], results["loop"]
     assert "loop" not in runner.table(results)
+    del results["node_hop"], results["concurrent"]  # --chain 0 --runs 0
+    text = runner.table(results)
+    assert "node hop" not in text and "concurrent runs" not in text
+    assert "raw durable hop" in text
 
 
 def test_hop_stats_are_gaps_between_completions() -> None:

@@ -302,7 +302,8 @@ async def run_all(
     relay_only: bool = False,
     model_list: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Every figure, raw limits first; ``fanout``/``loop`` of 0 skip those workloads.
+    """Every figure, raw limits first; ``chain``/``runs``/``fanout``/``loop`` of 0 skip those
+    workloads.
 
     ``relay`` (keyword arguments of :func:`websocket_relay_latency`, with ``modes``, a list of
     ``broadcast`` / ``partitioned``, instead of ``partitioned``; ``None`` skips it) adds the
@@ -337,8 +338,12 @@ async def run_all(
         ),
     }
     async with httpx.AsyncClient(base_url=state.gateway_url or "", timeout=60) as client:
-        results["node_hop"] = await _with_cpu(state, node_hop_latency(client, chain))
-        results["concurrent"] = await _with_cpu(state, concurrent_runs(client, runs, run_length))
+        if chain:
+            results["node_hop"] = await _with_cpu(state, node_hop_latency(client, chain))
+        if runs:
+            results["concurrent"] = await _with_cpu(
+                state, concurrent_runs(client, runs, run_length)
+            )
         if fanout:
             results["fan_out"] = await _with_cpu(state, fan_out_fan_in_run(client, state, fanout))
         if loop:
@@ -429,7 +434,7 @@ def table(results: dict[str, Any]) -> str:
         rows = [row for relay in results["relay"] for row in relay_rows(relay)]
         width = max(len(r[0]) for r in rows)
         return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
-    raw, hop, conc = results["raw"], results["node_hop"], results["concurrent"]
+    raw = results["raw"]
     rows = [
         (
             "raw JetStream publish+ack, 1 publisher",
@@ -451,16 +456,22 @@ def table(results: dict[str, Any]) -> str:
             "raw durable hop p50 / p99 (2 commits, 2 JetStream hops)",
             f"{raw['durable_hop']['p50_ms']:.2f} / {raw['durable_hop']['p99_ms']:.2f} ms",
         ),
-        (f"node hop p50 ({hop['hops']} hops)", f"{hop['p50_ms']:.2f} ms"),
-        (f"node hop p99 ({hop['hops']} hops)", f"{hop['p99_ms']:.2f} ms"),
-        *_cpu_row("node hop", hop),
-        (
-            f"node executions/s ({conc['runs']} concurrent runs)",
-            f"{conc['node_executions_per_s']:,.0f} /s "
-            f"({conc['succeeded']}/{conc['runs']} succeeded)",
-        ),
-        *_cpu_row(f"{conc['runs']} concurrent runs", conc),
     ]
+    if hop := results.get("node_hop"):
+        rows += [
+            (f"node hop p50 ({hop['hops']} hops)", f"{hop['p50_ms']:.2f} ms"),
+            (f"node hop p99 ({hop['hops']} hops)", f"{hop['p99_ms']:.2f} ms"),
+            *_cpu_row("node hop", hop),
+        ]
+    if conc := results.get("concurrent"):
+        rows += [
+            (
+                f"node executions/s ({conc['runs']} concurrent runs)",
+                f"{conc['node_executions_per_s']:,.0f} /s "
+                f"({conc['succeeded']}/{conc['runs']} succeeded)",
+            ),
+            *_cpu_row(f"{conc['runs']} concurrent runs", conc),
+        ]
     if fan := results.get("fan_out"):
         label = f"fan-out/fan-in, {fan['width']:,} branches"
         rows += [
@@ -526,8 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     [--model-list-models N] [--json-out FILE]``."""
     parser = argparse.ArgumentParser(prog="llmctl bench", description=__doc__)
     parser.add_argument("--home", default=".llmctl", help="stack home of a running `llmctl up`")
-    parser.add_argument("--chain", type=int, default=200, help="no-op nodes in the latency chain")
-    parser.add_argument("--runs", type=int, default=50, help="concurrent runs for throughput")
+    parser.add_argument("--chain", type=int, default=200, help="no-op nodes in the latency chain (0 skips it)")
+    parser.add_argument("--runs", type=int, default=50, help="concurrent runs for throughput (0 skips it)")
     parser.add_argument("--run-length", type=int, default=20, help="no-op nodes per concurrent run")
     parser.add_argument(
         "--fanout",
