@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from psycopg.pq import TransactionStatus
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from .driver import driver_connection
 from .driver_pool import DriverPool
 
-__all__ = ["Database"]
+__all__ = ["BEGIN", "COMMIT", "Database", "ExplicitTransactionError"]
+
+logger = logging.getLogger(__name__)
+
+BEGIN = "BEGIN"
+"""Opens an explicit transaction: queue it in a driver pipeline ahead of the first statement
+(``await driver.execute(BEGIN, prepare=False)``), see :meth:`Database.explicit_transaction`."""
+COMMIT = "COMMIT"
+"""Commits an explicit transaction: queue it in a driver pipeline behind the last statement."""
+
+
+class ExplicitTransactionError(RuntimeError):
+    """An explicit transaction block ended without committing (it was rolled back)."""
 
 
 class Database:
@@ -50,6 +65,35 @@ class Database:
         """A connection inside one transaction: committed on exit, rolled back on error."""
         async with self.engine.begin() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def explicit_transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection on which the caller writes one transaction with explicit
+        :data:`BEGIN` and :data:`COMMIT` statements, each queued in a driver pipeline with the
+        first and the last statements, so that neither costs a round trip of its own.
+
+        A SQLAlchemy transaction (:meth:`transaction`) costs three more round trips than its
+        statements: psycopg sends BEGIN alone before the first statement and COMMIT alone at
+        the end, and a pipeline whose results are read before the end syncs once more. A
+        round trip costs the service and the Postgres backend about 0.1 ms of CPU each on a
+        small machine, and the orchestrator's step pays them on every node execution.
+
+        The connection is in autocommit mode, so psycopg starts no transaction of its own;
+        the server is inside the caller's from its BEGIN on, and every statement in between,
+        SQLAlchemy Core included, runs in it. If the block raises, an open transaction is
+        rolled back; if it ends with the transaction still open (no COMMIT queued), that is
+        rolled back and :class:`ExplicitTransactionError` raised.
+        """
+        async with self.autocommit() as conn:
+            driver = await driver_connection(conn)
+            try:
+                yield conn
+            except BaseException:
+                await _roll_back(driver)
+                raise
+            if driver.pgconn.transaction_status != TransactionStatus.IDLE:
+                await _roll_back(driver)
+                raise ExplicitTransactionError("the transaction ended without a COMMIT")
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
@@ -110,3 +154,14 @@ class Database:
         if self._unsynced is not None:
             await self._unsynced.dispose()
             self._unsynced = None
+
+
+async def _roll_back(driver: psycopg.AsyncConnection[Any]) -> None:
+    """Roll back the driver's open transaction, if any. A connection that cannot roll back is
+    broken: SQLAlchemy's rollback on check-in fails too and discards it."""
+    if driver.closed or driver.pgconn.transaction_status == TransactionStatus.IDLE:
+        return
+    try:
+        await driver.rollback()
+    except psycopg.Error as exc:
+        logger.warning("rolling back an explicit transaction failed: %s", exc)

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,7 +17,14 @@ from .database import Database
 from .driver import driver_connection
 from .tables import StoreTables
 
-__all__ = ["MARK_DELAY_SECONDS", "Outbox", "OutboxMessage", "OutboxRelay", "PendingMessage"]
+__all__ = [
+    "MARK_DELAY_SECONDS",
+    "Outbox",
+    "OutboxInsert",
+    "OutboxMessage",
+    "OutboxRelay",
+    "PendingMessage",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +74,16 @@ class Outbox:
         Returns:
             The written rows, to hand to :meth:`OutboxRelay.enqueue` after the commit.
         """
+        return await (await self.insert(conn, messages)).written()
+
+    async def insert(self, conn: AsyncConnection, messages: list[OutboxMessage]) -> OutboxInsert:
+        """Send the insert of ``messages`` without reading its result: inside a driver
+        pipeline, statements queued after it (a COMMIT) travel in the same round trip, and
+        :meth:`OutboxInsert.written` reads the rows once the pipeline has synced."""
         if not messages:
-            return []
-        cursor = await (await driver_connection(conn)).execute(
+            return OutboxInsert(None, [])
+        cursor = (await driver_connection(conn)).cursor()
+        await cursor.execute(
             self._insert,
             {
                 "subjects": [m.subject for m in messages],
@@ -75,8 +91,23 @@ class Outbox:
                 "bodies": [m.body for m in messages],
             },
         )
-        ids = sorted(row[0] for row in await cursor.fetchall())
-        return [PendingMessage(row_id, m) for row_id, m in zip(ids, messages, strict=True)]
+        return OutboxInsert(cursor, messages)
+
+
+class OutboxInsert:
+    """An outbox insert sent on the driver (see :meth:`Outbox.insert`)."""
+
+    def __init__(self, cursor: psycopg.AsyncCursor[Any] | None, messages: list[OutboxMessage]):
+        self._cursor = cursor
+        self._messages = messages
+
+    async def written(self) -> list[PendingMessage]:
+        """The written rows, in the order of the messages."""
+        if self._cursor is None:
+            return []
+        async with self._cursor as cursor:
+            ids = sorted(row[0] for row in await cursor.fetchall())
+        return [PendingMessage(row_id, m) for row_id, m in zip(ids, self._messages, strict=True)]
 
 
 class OutboxRelay:

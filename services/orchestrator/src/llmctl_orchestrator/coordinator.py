@@ -51,6 +51,7 @@ from llmctl_libs.ids import deterministic_id, new_id
 from llmctl_libs.messages import Trace
 from llmctl_libs.service import Persistence
 from llmctl_libs.store import PendingMessage
+from llmctl_libs.store.database import BEGIN
 from llmctl_libs.store.driver import driver_connection
 from llmctl_libs.store.idempotency import NOT_SEEN, IdempotentRequests, request_fingerprint
 
@@ -330,7 +331,8 @@ class RunCoordinator:
 
     async def _transaction(self, batch: Batch) -> None:
         writers: list[RunWriter] = []
-        async with self._db.transaction() as conn:
+        # BEGIN travels with the claim and COMMIT with the writes: two round trips in all
+        async with self._db.explicit_transaction() as conn:
             claimed, rows = await self._claim_and_lock(conn, batch)
             for run_id, steps in claimed.items():
                 row = rows.get(run_id)
@@ -346,7 +348,7 @@ class RunCoordinator:
                     writer.trace = Trace.caused_by(step.envelope)
                     await step.body(writer, graph, meta)
                 writers.append(writer)
-            pending = await flush_writers(conn, writers)
+            pending = await flush_writers(conn, writers, commit=True)
         self._relay.enqueue(pending)
         for writer in writers:
             await self._after_commit_effects(writer)
@@ -355,8 +357,9 @@ class RunCoordinator:
     async def _claim_and_lock(
         conn: AsyncConnection, batch: Batch
     ) -> tuple[dict[str, list[QueuedStep]], dict[str, Any]]:
-        """Claim the batch's messages in the inbox and lock its runs' rows (in id order, so
-        two batches never deadlock on each other), in one statement.
+        """Open the explicit transaction of ``conn``, claim the batch's messages in the inbox
+        and lock its runs' rows (in id order, so two batches never deadlock on each other):
+        BEGIN and one statement, in one round trip.
 
         Returns:
             By run id, the steps whose message was claimed now (a message that appears twice
@@ -368,7 +371,8 @@ class RunCoordinator:
             for step in steps:
                 unique.setdefault((step.inbox_scope, step.envelope.idempotency_key), (run_id, step))
         driver = await driver_connection(conn)
-        async with driver.cursor(row_factory=namedtuple_row) as cursor:
+        async with driver.pipeline(), driver.cursor(row_factory=namedtuple_row) as cursor:
+            await driver.execute(BEGIN, prepare=False)
             await cursor.execute(
                 _CLAIM_AND_LOCK,
                 {

@@ -13,6 +13,7 @@ from llmctl_contracts import MessageKind, MessageType, encode, subjects
 from llmctl_contracts.events import RunControlled
 from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.store import NewEvent, Outbox, PendingMessage, PostgresEventStore
+from llmctl_libs.store.database import COMMIT
 from llmctl_libs.store.driver import driver_connection
 from llmctl_libs.store.outbox import OutboxMessage
 
@@ -259,25 +260,36 @@ def _progress(writers: list[RunWriter], now: datetime) -> dict[str, Any]:
     }
 
 
-async def flush_writers(conn: AsyncConnection, writers: list[RunWriter]) -> list[PendingMessage]:
+async def flush_writers(
+    conn: AsyncConnection, writers: list[RunWriter], *, commit: bool = False
+) -> list[PendingMessage]:
     """Write what the steps of one transaction produced, for all their runs at once: the
     buffered node-run inserts and updates, one events insert, one outbox insert, one save of
     every common step's sequence and counters (and one of the due state snapshots), one
     artifacts upsert.
 
+    With ``commit`` (an explicit transaction, see ``Database.explicit_transaction``), a COMMIT
+    is queued behind them: the writes and the commit cost one round trip.
+
     Returns:
         The outbox rows (each run's in the order they were queued) to hand to the relay once
         the transaction has committed.
     """
+    driver = await driver_connection(conn)
     if not writers:
+        if commit:
+            await driver.execute(COMMIT, prepare=False)
         return []
     first = writers[0]
     now = datetime.now(UTC)
     common = [w for w in writers if w.saves_progress_only and not w.snapshot_due]
     snapshots = [w for w in writers if w.saves_progress_only and w.snapshot_due]
-    driver = await driver_connection(conn)
+    for writer in writers:
+        if not writer.saves_progress_only:
+            await writer.save_run(now)
     # Pipeline mode: the statements are sent back to back and their results read together
-    # (one or two round trips instead of one each); a failure still fails the transaction.
+    # at the end (one round trip instead of one each); a failure still fails the transaction,
+    # and a COMMIT queued behind a failed statement is not run.
     async with driver.pipeline():
         await flush_node_run_writes(conn, [w.node_runs for w in writers])
         await first._store.append_streams(
@@ -293,8 +305,7 @@ async def flush_writers(conn: AsyncConnection, writers: list[RunWriter]) -> list
             )
         # after the node runs: an artifact takes its node run's status from the node_runs row
         await ArtifactPatches.flush_all(conn, [(w.artifacts, w.trace) for w in writers])
-        pending = await first._outbox.add(conn, [m for w in writers for m in w._messages])
-    for writer in writers:
-        if not writer.saves_progress_only:
-            await writer.save_run(now)
-    return pending
+        outbox = await first._outbox.insert(conn, [m for w in writers for m in w._messages])
+        if commit:
+            await driver.execute(COMMIT, prepare=False)
+    return await outbox.written()
