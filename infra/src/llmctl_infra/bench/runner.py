@@ -537,8 +537,12 @@ def main(argv: list[str] | None = None) -> int:
     [--model-list-models N] [--json-out FILE]``."""
     parser = argparse.ArgumentParser(prog="llmctl bench", description=__doc__)
     parser.add_argument("--home", default=".llmctl", help="stack home of a running `llmctl up`")
-    parser.add_argument("--chain", type=int, default=200, help="no-op nodes in the latency chain (0 skips it)")
-    parser.add_argument("--runs", type=int, default=50, help="concurrent runs for throughput (0 skips it)")
+    parser.add_argument(
+        "--chain", type=int, default=200, help="no-op nodes in the latency chain (0 skips it)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=50, help="concurrent runs for throughput (0 skips it)"
+    )
     parser.add_argument("--run-length", type=int, default=20, help="no-op nodes per concurrent run")
     parser.add_argument(
         "--fanout",
