@@ -337,20 +337,24 @@ class ApiStack:
 
 @pytest.fixture(scope="module")
 async def api_stack(
-    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_admin_url: str,
 ) -> AsyncIterator[ApiStack]:
-    """Orchestrator + models + gateway shared by a module's tests (nothing is killed)."""
+    """Orchestrator + models + gateway shared by a module's tests (nothing is killed); a
+    module's ``API_EXTRA_SERVICES`` list adds services (the API fuzz test adds the router)."""
+    extra: list[str] = list(getattr(request.module, "API_EXTRA_SERVICES", []))
     root = tmp_path_factory.mktemp("api")
     nats = NatsServer(root / "nats", log_path=root / "nats.log")
     nats.start()
     try:
         services = ServiceProcesses(
-            API_SERVICES,
+            [*extra, *API_SERVICES],
             nats_url=nats.url,
             database_url=create_database(postgres_admin_url, unique_database_name("api")),
             log_dir=root / "logs",
             extra_env={
-                "LLMCTL_GATEWAY_SERVICES": "orchestrator,models",
+                "LLMCTL_GATEWAY_SERVICES": ",".join(["orchestrator", "models", *extra]),
                 # small, so the slow-client test overflows a queue quickly
                 "LLMCTL_GATEWAY_WS_SEND_QUEUE": "16",
                 "LLMCTL_GATEWAY_WS_SEND_TIMEOUT": "0.5",

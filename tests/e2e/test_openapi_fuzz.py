@@ -28,6 +28,10 @@ EXAMPLES_PER_OPERATION = 20
 # node, connectors between existing nodes, ...), which is rightly a 422 naming the field.
 
 
+API_EXTRA_SERVICES = ["router"]
+"""The routing operations (``/api/v1/routing/...``) are answered by the router."""
+
+
 def _fuzz(operation: Any, mode: GenerationMode, failures: list[str]) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(

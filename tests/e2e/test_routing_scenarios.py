@@ -158,7 +158,10 @@ async def test_no_match_without_fallback_fails_the_run(e2e: E2EStack) -> None:
     assert {n["node_id"] for n in node_runs} == {"start", "route"}
     assert _routing(node_runs)["no_match"] is True
     [route] = _runs_of(node_runs, "route")
+    assert (route["status"], route["error"]["code"]) == ("failed", "conflict")
     events = await e2e.events(run["id"])
+    [node_failed] = [e for e in events if e["type"] == "node.failed"]
+    assert node_failed["payload"]["node_run_id"] == route["id"]
     [failed] = [e for e in events if e["type"] == "run.failed"]
     assert failed["payload"]["failed_node_run_id"] == route["id"]
 

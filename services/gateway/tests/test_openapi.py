@@ -38,6 +38,8 @@ def test_openapi_document() -> None:
         "/api/v1/models/{model_id}",
         "/api/v1/models/validate-provider-settings",
         "/api/v1/runtime-settings",
+        "/api/v1/routing/conditions/validate",
+        "/api/v1/routing/next-nodes",
     }
     create = doc["paths"]["/api/v1/flowcharts"]["post"]
     body_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]

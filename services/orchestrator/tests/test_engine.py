@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmctl_contracts import MessageType
 from llmctl_contracts.events import RunRewound
+from llmctl_contracts.flowchart import FlowchartDefinition, RunLimits
 from llmctl_orchestrator.coordinator import MAX_RETRY_DELAY_MS, retry_delay_ms
 from llmctl_orchestrator.engine import (
     EngineError,
@@ -21,8 +23,11 @@ from llmctl_orchestrator.engine import (
     events_before,
     replay,
     rewound_state,
+    start_activation,
     unconsumed_tokens,
 )
+from llmctl_orchestrator.engine.activation import HARD_EXECUTION_CAP
+from llmctl_orchestrator.engine.context import build_context
 
 if TYPE_CHECKING:
     from conftest import EngineDriver
@@ -214,3 +219,67 @@ def test_retry_backoff_doubles_and_is_capped() -> None:
     assert [retry_delay_ms(250, n) for n in (1, 2, 3)] == [250, 500, 1000]
     assert retry_delay_ms(0, 5) == 0
     assert retry_delay_ms(60_000, 10) == MAX_RETRY_DELAY_MS
+
+
+def test_context_holds_the_latest_output_of_each_dotted_source_that_ran(driver: Driver) -> None:
+    """A dotted source's latest node run (a ran twice) is in the context under its node id; a
+    dotted source that never ran has no entry; dotted connectors consume and add no tokens."""
+    definition = msgspec.convert(
+        {
+            "name": "t",
+            "nodes": [
+                {"type": "start", "id": "s"},
+                task("a", fan_in={"mode": "any"}),
+                task("m"),
+                task("b"),
+                task("never"),
+            ],
+            "connectors": [
+                {"id": "sa", "source": "s", "target": "a"},
+                {"id": "aa", "source": "a", "target": "a"},
+                {"id": "am", "source": "a", "target": "m"},
+                {"id": "mb", "source": "m", "target": "b"},
+                {"id": "sn", "source": "s", "target": "never"},
+                {"id": "ab", "source": "a", "target": "b", "kind": "dotted"},
+                {"id": "nb", "source": "never", "target": "b", "kind": "dotted"},
+            ],
+        },
+        FlowchartDefinition,
+    )
+    d = driver(FlowchartGraph.build(definition))
+    d.start()
+    d.succeed("s#0")
+    [a0] = d.route("s#0", ["sa"])
+    d.succeed("a#0", {"v": 1})
+    [a1] = d.route("a#0", ["aa"])
+    d.succeed("a#1", {"v": 2})
+    [m0] = d.route("a#1", ["am"])
+    d.succeed("m#0", {"from": "m"})
+    [b0] = d.route("m#0", ["mb"])
+    assert (a0.execution_index, a1.execution_index, m0.node_id, b0.node_id) == (0, 1, "m", "b")
+    context = build_context(d.state, d.graph, b0, run={"id": "r"}, node_run_id="b#0")
+    assert context["dotted_upstream_nodes"] == {
+        "a": {"node_run_id": "a#1", "connector_id": "ab", "output": {"v": 2}}
+    }
+    assert context["upstream_nodes"] == [
+        {"node_id": "m", "node_run_id": "m#0", "connector_id": "mb", "output": {"from": "m"}}
+    ]
+    assert context["latest_upstream"] == context["upstream_nodes"][0]
+    assert "b" not in d.state.tokens or not any(d.state.tokens["b"].values())
+
+
+def test_execution_guard_uses_the_hard_cap_without_a_flowchart_limit(graph_of: Any) -> None:
+    graph = graph_of([{"type": "start", "id": "s"}], [])
+    assert graph.definition.limits.max_node_executions is None
+    start_activation(RunState(node_executions=HARD_EXECUTION_CAP - 1), graph)
+    with pytest.raises(EngineError, match=r"max node executions \(10000\)"):
+        start_activation(RunState(node_executions=HARD_EXECUTION_CAP), graph)
+    # a limit above the cap (built directly: the schema refuses one) is held to the cap
+    over = FlowchartGraph.build(
+        msgspec.structs.replace(
+            graph.definition, limits=RunLimits(max_node_executions=HARD_EXECUTION_CAP * 2)
+        )
+    )
+    with pytest.raises(EngineError, match=r"max node executions \(10000\)"):
+        start_activation(RunState(node_executions=HARD_EXECUTION_CAP), over)
+    assert HARD_EXECUTION_CAP == 10_000

@@ -8,7 +8,11 @@ import msgspec
 import pytest
 
 from llmctl_contracts.flowchart import FlowchartDefinition
-from llmctl_orchestrator.validation import clamp_fan_in, validate_flowchart
+from llmctl_orchestrator.validation import (
+    clamp_fan_in,
+    sync_decision_conditions,
+    validate_flowchart,
+)
 
 
 def errors_of(
@@ -77,7 +81,73 @@ def test_valid_graph_has_no_errors() -> None:
             ],
             [c("c1", "s", "d"), c("c2", "d", "e")],
             "$.nodes[1].conditions[0].connector_id",
-            "not a solid outgoing",
+            "not an outgoing connector",
+        ),
+        (
+            [
+                START,
+                {
+                    "type": "decision",
+                    "id": "d",
+                    "conditions": [{"connector_id": "c3", "text": "x"}],
+                },
+                END,
+            ],
+            [c("c1", "s", "d"), c("c2", "d", "e"), c("c3", "d", "s", "dotted")],
+            "$.nodes[1].conditions[0].connector_id",
+            "is a dotted connector",
+        ),
+        (
+            [
+                START,
+                {
+                    "type": "decision",
+                    "id": "d",
+                    "conditions": [
+                        {"connector_id": "c2", "text": "a.b == 1"},
+                        {"connector_id": "c2", "text": "a.b == 2"},
+                    ],
+                },
+                END,
+            ],
+            [c("c1", "s", "d"), c("c2", "d", "e")],
+            "$.nodes[1].conditions[1].connector_id",
+            "duplicate condition",
+        ),
+        (
+            [
+                START,
+                {
+                    "type": "decision",
+                    "id": "d",
+                    "conditions": [
+                        {
+                            "connector_id": "c2",
+                            "predicate": {"op": "matches", "path": "a", "value": "("},
+                        }
+                    ],
+                },
+                END,
+            ],
+            [c("c1", "s", "d"), c("c2", "d", "e")],
+            "$.nodes[1].conditions[0].predicate.value",
+            "invalid regex",
+        ),
+        (
+            [
+                START,
+                {
+                    "type": "decision",
+                    "id": "d",
+                    "conditions": [
+                        {"connector_id": "c2", "predicate": {"op": "gt", "path": "a", "value": [1]}}
+                    ],
+                },
+                END,
+            ],
+            [c("c1", "s", "d"), c("c2", "d", "e")],
+            "$.nodes[1].conditions[0].predicate.value",
+            "needs a number or string",
         ),
         (
             [START, {"type": "decision", "id": "d", "no_match_policy": "fallback"}, END],
@@ -206,3 +276,78 @@ def test_sort_keys_and_pages_are_checked() -> None:
         assert refused.value.body.details[0].field == field
     check_page(1, 100)
     assert isinstance(ordering[0], sa.UnaryExpression)
+
+
+def definition_of(
+    nodes: list[dict[str, Any]], connectors: list[dict[str, Any]]
+) -> FlowchartDefinition:
+    return msgspec.convert(
+        {"name": "t", "nodes": nodes, "connectors": connectors}, FlowchartDefinition
+    )
+
+
+def decision(*conditions: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    return {"type": "decision", "id": "d", "conditions": list(conditions), **settings}
+
+
+def pred(connector_id: str, value: str) -> dict[str, Any]:
+    return {"connector_id": connector_id, "predicate": {"op": "eq", "path": "x", "value": value}}
+
+
+BRANCHES = [c("c0", "s", "d"), c("yes", "d", "e"), c("no", "d", "e2")]
+END2 = {"type": "end", "id": "e2"}
+
+
+def test_save_drops_the_condition_of_a_deleted_connector_with_a_warning() -> None:
+    """Deleting a decision's connector takes its condition with it (the seed's sync/repair)."""
+    chart = definition_of(
+        [START, decision(pred("yes", "y"), pred("gone", "g"), pred("no", "n")), END, END2],
+        BRANCHES,
+    )
+    synced, warnings = sync_decision_conditions(chart)
+    assert [cond.connector_id for cond in synced.nodes[1].conditions] == ["yes", "no"]
+    assert [(w.field, "'gone' no longer exists" in w.reason) for w in warnings] == [
+        ("$.nodes[1].conditions[1].connector_id", True)
+    ]
+    assert validate_flowchart(synced) == []
+    assert validate_flowchart(chart) != []  # unsynced, the stale condition is an error
+
+
+def test_save_orders_conditions_as_the_connectors_and_warns_about_uncovered_ones() -> None:
+    chart = definition_of(
+        [
+            START,
+            decision(pred("no", "n"), {"connector_id": "yes", "text": "sounds urgent"}),
+            END,
+            END2,
+            {"type": "end", "id": "e3"},
+        ],
+        [*BRANCHES, c("maybe", "d", "e3")],
+    )
+    synced, warnings = sync_decision_conditions(chart)
+    assert [cond.connector_id for cond in synced.nodes[1].conditions] == ["yes", "no"]
+    reasons = [w.reason for w in warnings]
+    assert any("'yes'" in r and "heuristically" in r for r in reasons), reasons
+    assert any("'maybe' has no condition and will never match" in r for r in reasons), reasons
+    assert {w.field for w in warnings} == {"$.nodes[1].conditions"}
+
+
+def test_save_leaves_conditions_it_cannot_repair_to_validation() -> None:
+    """Two conditions for one connector, or one naming a dotted connector, are errors: no
+    repair can tell which was meant, so the definition is returned as it came."""
+    chart = definition_of(
+        [START, decision(pred("yes", "1"), pred("yes", "2"), pred("no", "n")), END, END2],
+        BRANCHES,
+    )
+    synced, _ = sync_decision_conditions(chart)
+    assert synced.nodes[1] == chart.nodes[1]
+    assert [e.field for e in validate_flowchart(synced)] == [
+        "$.nodes[1].conditions[1].connector_id"
+    ]
+
+
+def test_a_synced_flowchart_is_left_alone() -> None:
+    chart = definition_of([START, decision(pred("yes", "y"), pred("no", "n")), END, END2], BRANCHES)
+    synced, warnings = sync_decision_conditions(chart)
+    assert synced is chart
+    assert warnings == []

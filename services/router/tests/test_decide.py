@@ -8,8 +8,8 @@ import msgspec
 import pytest
 
 from llmctl_contracts.commands import RouteNode
+from llmctl_contracts.decision_conditions import parse_condition_text
 from llmctl_router.decide import RoutingFailure, decide
-from llmctl_router.legacy import parse_condition_text
 
 
 def route(
@@ -136,13 +136,75 @@ def test_free_text_uses_marked_heuristic() -> None:
         ("a.b == 3", "eq", "a.b", 3),
         ('a.b != "x y"', "ne", "a.b", "x y"),
         ("a.b contains foo", "contains", "a.b", "foo"),
-        ("a.b[0].c", "exists", "a.b[0].c", None),
     ],
 )
 def test_parse_legacy_forms(text: str, op: str, path: str, value: Any) -> None:
     pred = parse_condition_text(text)
     assert pred is not None
     assert (pred.op.value, pred.path, pred.value) == (op, path, value)
+
+
+@pytest.mark.parametrize(
+    ("value", "matched"),
+    [
+        (True, True),
+        ("yes", True),
+        (1, True),
+        (0.5, True),
+        ([0], True),
+        ({"k": None}, True),
+        (False, False),
+        (0, False),
+        (0.0, False),
+        ("", False),
+        ([], False),
+        ({}, False),
+        (None, False),
+    ],
+)
+def test_bare_path_holds_when_the_value_is_truthy(value: Any, matched: bool) -> None:
+    """A legacy bare path is a truthiness test, as in the legacy runtime, not mere presence."""
+    node = decision(
+        [{"connector_id": "a", "text": "output.flag"}],
+        no_match_policy="fallback",
+        fallback_connector_id="b",
+    )
+    state = decide(route(node, ["a", "b"], {"flag": value}))
+    assert state.evaluations[0].method == "parsed_text"
+    assert state.evaluations[0].matched is matched
+    assert not state.fallback_used
+
+
+def test_bare_path_to_a_missing_value_does_not_hold() -> None:
+    node = decision(
+        [{"connector_id": "a", "text": "output.flag"}],
+        no_match_policy="fallback",
+        fallback_connector_id="b",
+    )
+    assert not decide(route(node, ["a", "b"], {"other": 1})).evaluations[0].matched
+
+
+def test_text_naming_the_route_key_is_the_deterministic_legacy_form() -> None:
+    """Text equal to the upstream route key (any case) matches without the heuristic; the
+    other free-text conditions of the node still fall to the marked substring search."""
+    node = decision(
+        [{"connector_id": "a", "text": "Approve"}, {"connector_id": "b", "text": "escalate"}]
+    )
+    ctx = {"latest_upstream": {"output": {"route_key": "approve"}}}
+    state = decide(route(node, ["a", "b"], {}, ctx))
+    assert state.matched_connector_ids == ["a"]
+    first, second = state.evaluations
+    assert (first.method, first.matched) == ("parsed_text", True)
+    assert "route_key" in first.reason
+    assert (second.method, second.matched) == ("heuristic", False)
+    assert state.fallback_used
+
+
+def test_route_key_match_alone_is_not_a_heuristic() -> None:
+    node = decision([{"connector_id": "a", "text": "approve"}])
+    state = decide(route(node, ["a"], {"route_key": "approve"}))
+    assert state.matched_connector_ids == ["a"]
+    assert not state.fallback_used
 
 
 def test_unparseable_text_is_none() -> None:

@@ -19,6 +19,7 @@ from .openapi import openapi_config
 from .openapi_structs import StrictStructSchemaPlugin
 from .page import index
 from .routes import ROUTE_HANDLERS
+from .routing_routes import ROUTING_ROUTE_HANDLERS
 from .settings import GatewaySettings
 from .ws import run_events_socket
 
@@ -69,6 +70,7 @@ def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Lite
             *FLOWCHART_ROUTE_HANDLERS,
             *ARTIFACT_ROUTE_HANDLERS,
             *MODEL_ROUTE_HANDLERS,
+            *ROUTING_ROUTE_HANDLERS,
             run_events_socket,
         ],
     )

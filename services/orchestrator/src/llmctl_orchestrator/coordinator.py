@@ -285,7 +285,7 @@ class RunCoordinator:
                 values["status"] = NodeRunStatus.SUCCEEDED_WITH_WARNING.value
             self.update_node_run(writer, decided.node_run_id, **values)
             if decided.error is not None:
-                await self.fail_run(writer, decided.error, decided.node_run_id)
+                await self.routing_failed(writer, node, decided.node_run_id, decided.error)
                 return
             try:
                 targets = fired_targets(graph, routing.matched_connector_ids)
@@ -293,7 +293,7 @@ class RunCoordinator:
                     await self.activate(writer, graph, targets, meta)
             except EngineError as exc:
                 error = ErrorBody(code=ErrorCode.CONFLICT, message=str(exc))
-                await self.fail_run(writer, error, decided.node_run_id)
+                await self.routing_failed(writer, node, decided.node_run_id, error)
                 return
             await self.fill_slots(writer, graph)
             await self._maybe_complete(writer)
@@ -697,6 +697,28 @@ class RunCoordinator:
             idempotency_key=key,
             node_run_id=node_run_id,
         )
+
+    async def routing_failed(
+        self, writer: RunWriter, node: Node, node_run_id: str, error: ErrorBody
+    ) -> None:
+        """The node run's routing cannot be resolved (no match under ``fail``, a condition that
+        cannot be evaluated, an unknown connector): the node run fails, and so does the run,
+        at once (no retry: routing is deterministic)."""
+        await writer.node_runs.flush(writer.conn)
+        attempt = (
+            await writer.conn.execute(
+                sa.select(node_runs.c.attempt).where(node_runs.c.id == node_run_id)
+            )
+        ).scalar_one()
+        writer.emit(
+            MessageType.NODE_FAILED,
+            NodeFailed(node_run_id=node_run_id, node_id=node.id, error=error, attempt=attempt),
+            node_run_id=node_run_id,
+        )
+        self.update_node_run(
+            writer, node_run_id, status=NodeRunStatus.FAILED.value, error=_builtins(error)
+        )
+        await self.fail_run(writer, error, node_run_id)
 
     async def fail_run(
         self, writer: RunWriter, error: ErrorBody, failed_node_run_id: str | None

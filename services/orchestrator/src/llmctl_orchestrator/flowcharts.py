@@ -43,7 +43,7 @@ from llmctl_libs.store.outbox import OutboxMessage, PendingMessage
 
 from .engine import FlowchartGraph
 from .tables import flowchart_versions, flowcharts, idempotency
-from .validation import clamp_fan_in, validate_flowchart
+from .validation import clamp_fan_in, sync_decision_conditions, validate_flowchart
 
 __all__ = ["CONFIG_ENTITY", "FlowchartRepository", "not_found"]
 
@@ -81,8 +81,9 @@ def _checked(
     definition: FlowchartDefinition,
 ) -> tuple[FlowchartDefinition, list[FieldError], list[FieldError]]:
     """The definition as it would be saved, its warnings and its errors."""
-    adjusted, warnings = clamp_fan_in(definition)
-    return adjusted, warnings, validate_flowchart(adjusted)
+    clamped, clamp_warnings = clamp_fan_in(definition)
+    adjusted, sync_warnings = sync_decision_conditions(clamped)
+    return adjusted, clamp_warnings + sync_warnings, validate_flowchart(adjusted)
 
 
 class FlowchartRepository:

@@ -8,7 +8,9 @@ import msgspec
 
 from llmctl_contracts import FieldError
 from llmctl_contracts.codec import field_error_from_msgspec
+from llmctl_contracts.decision_conditions import validate_connector_conditions
 from llmctl_contracts.flowchart import (
+    Connector,
     ConnectorKind,
     DecisionNode,
     EndNode,
@@ -16,39 +18,12 @@ from llmctl_contracts.flowchart import (
     FlowchartDefinition,
     MemoryNode,
     MilestoneNode,
-    NoMatchPolicy,
     PlanNode,
-    Predicate,
-    PredicateOp,
     StartNode,
 )
 from llmctl_contracts.special_nodes import special_node_config_type
 
-__all__ = ["clamp_fan_in", "validate_flowchart"]
-
-_COMPARISONS = {
-    op for op in PredicateOp if op not in (PredicateOp.ALL, PredicateOp.ANY, PredicateOp.NOT)
-}
-
-
-def _predicate_errors(pred: Predicate, field: str) -> list[FieldError]:
-    if pred.op in _COMPARISONS:
-        errors = []
-        if not pred.path:
-            errors.append(FieldError(field=f"{field}.path", reason=f"'{pred.op}' needs a path"))
-        if pred.of:
-            errors.append(FieldError(field=f"{field}.of", reason=f"'{pred.op}' takes no 'of'"))
-        if pred.op is PredicateOp.IN and not isinstance(pred.value, list):
-            errors.append(FieldError(field=f"{field}.value", reason="'in' needs a list value"))
-        return errors
-    if not pred.of:
-        return [FieldError(field=f"{field}.of", reason=f"'{pred.op}' needs sub-predicates")]
-    if pred.op is PredicateOp.NOT and len(pred.of) != 1:
-        return [FieldError(field=f"{field}.of", reason="'not' takes exactly one predicate")]
-    errors = []
-    for i, sub in enumerate(pred.of):
-        errors.extend(_predicate_errors(sub, f"{field}.of[{i}]"))
-    return errors
+__all__ = ["clamp_fan_in", "sync_decision_conditions", "validate_flowchart"]
 
 
 def validate_flowchart(definition: FlowchartDefinition) -> list[FieldError]:
@@ -74,7 +49,7 @@ def validate_flowchart(definition: FlowchartDefinition) -> list[FieldError]:
         )
     seen_connectors: set[str] = set()
     pairs: dict[tuple[str, str], ConnectorKind] = {}
-    solid_out: dict[str, list[str]] = {node_id: [] for node_id in node_index}
+    outgoing: dict[str, list[Connector]] = {node_id: [] for node_id in node_index}
     solid_adj: dict[str, list[str]] = {node_id: [] for node_id in node_index}
     for i, conn in enumerate(definition.connectors):
         field = f"$.connectors[{i}]"
@@ -102,8 +77,8 @@ def validate_flowchart(definition: FlowchartDefinition) -> list[FieldError]:
             errors.append(
                 FieldError(field=f"{field}.source", reason="an end node has no outgoing connectors")
             )
+        outgoing[conn.source].append(conn)
         if conn.kind is ConnectorKind.SOLID:
-            solid_out[conn.source].append(conn.id)
             solid_adj[conn.source].append(conn.target)
     solid_parents: dict[str, set[str]] = {node_id: set() for node_id in node_index}
     for conn in definition.connectors:
@@ -130,7 +105,7 @@ def validate_flowchart(definition: FlowchartDefinition) -> list[FieldError]:
                     )
                 )
         if isinstance(node, DecisionNode):
-            errors.extend(_decision_errors(node, field, solid_out[node_id]))
+            errors.extend(_decision_errors(node, field, outgoing[node_id]))
         if isinstance(node, MemoryNode | PlanNode | MilestoneNode):
             errors.extend(_special_config_errors(node, field))
     if len(starts) == 1:
@@ -168,47 +143,79 @@ def _special_config_errors(
     return []
 
 
-def _decision_errors(node: DecisionNode, field: str, outgoing: list[str]) -> list[FieldError]:
-    errors: list[FieldError] = []
-    if not outgoing:
-        errors.append(
-            FieldError(field=field, reason="a decision needs at least one solid outgoing connector")
-        )
-    seen: set[str] = set()
-    for j, cond in enumerate(node.conditions):
-        cfield = f"{field}.conditions[{j}]"
-        if cond.connector_id not in outgoing:
-            errors.append(
-                FieldError(
-                    field=f"{cfield}.connector_id",
-                    reason=f"{cond.connector_id!r} is not a solid outgoing connector here",
-                )
-            )
-        if cond.connector_id in seen:
-            errors.append(
-                FieldError(field=f"{cfield}.connector_id", reason="duplicate condition connector")
-            )
-        seen.add(cond.connector_id)
-        if cond.predicate is None and not (cond.text and cond.text.strip()):
-            errors.append(FieldError(field=cfield, reason="a condition needs a predicate or text"))
-        if cond.predicate is not None:
-            errors.extend(_predicate_errors(cond.predicate, f"{cfield}.predicate"))
-    if node.no_match_policy is NoMatchPolicy.FALLBACK:
-        if node.fallback_connector_id is None:
-            errors.append(
-                FieldError(
-                    field=f"{field}.fallback_connector_id",
-                    reason="fallback policy needs a connector",
-                )
-            )
-        elif node.fallback_connector_id not in outgoing:
-            errors.append(
-                FieldError(
-                    field=f"{field}.fallback_connector_id",
-                    reason="must be one of this decision's solid outgoing connectors",
-                )
-            )
+def _decision_errors(node: DecisionNode, field: str, outgoing: list[Connector]) -> list[FieldError]:
+    """The router's rules for a decision's conditions (``connector_conditions.validate``),
+    located in the flowchart. Problems of the connectors themselves (duplicate ids) are
+    reported once, by the flowchart-wide checks."""
+    errors = []
+    for error in validate_connector_conditions(node, outgoing).errors:
+        if error.field == "outgoing":
+            errors.append(FieldError(field=field, reason=error.reason))
+        elif not error.field.startswith("outgoing["):
+            errors.append(FieldError(field=f"{field}.{error.field}", reason=error.reason))
     return errors
+
+
+def sync_decision_conditions(
+    definition: FlowchartDefinition,
+) -> tuple[FlowchartDefinition, list[FieldError]]:
+    """Keep every decision's conditions in sync with its solid outgoing connectors.
+
+    The seed's rule (automatic sync/repair between solid outgoing connectors and decision
+    conditions), applied on every save: a condition whose connector no longer exists in the
+    flowchart (it was deleted) is dropped with a warning, and a valid decision's conditions
+    are stored in the order of its outgoing connectors, as ``connector_conditions.validate``
+    repairs them. Anything else that does not fit (a condition naming a dotted connector or one
+    of another node, two conditions for one connector) is left for :func:`validate_flowchart`
+    to refuse, since no repair can tell what was meant.
+
+    Returns:
+        The (possibly) repaired definition and its warnings: dropped conditions, connectors
+        without a condition, free-text conditions that will be matched heuristically.
+    """
+    connector_ids = {c.id for c in definition.connectors}
+    outgoing: dict[str, list[Connector]] = {}
+    for conn in definition.connectors:
+        outgoing.setdefault(conn.source, []).append(conn)
+    warnings: list[FieldError] = []
+    nodes = []
+    for i, node in enumerate(definition.nodes):
+        if isinstance(node, DecisionNode):
+            node = _synced(
+                node, f"$.nodes[{i}]", connector_ids, outgoing.get(node.id, []), warnings
+            )
+        nodes.append(node)
+    if nodes == definition.nodes:
+        return definition, warnings
+    return msgspec.structs.replace(definition, nodes=nodes), warnings
+
+
+def _synced(
+    node: DecisionNode,
+    field: str,
+    connector_ids: set[str],
+    outgoing: list[Connector],
+    warnings: list[FieldError],
+) -> DecisionNode:
+    kept = []
+    for j, cond in enumerate(node.conditions):
+        if cond.connector_id in connector_ids:
+            kept.append(cond)
+        else:
+            warnings.append(
+                FieldError(
+                    field=f"{field}.conditions[{j}].connector_id",
+                    reason=f"condition dropped: connector {cond.connector_id!r} no longer exists",
+                )
+            )
+    pruned = msgspec.structs.replace(node, conditions=kept)
+    result = validate_connector_conditions(pruned, outgoing)
+    warnings.extend(
+        FieldError(field=f"{field}.conditions", reason=note) for note in result.warnings
+    )
+    if not result.valid:
+        return pruned  # the errors are validate_flowchart's to report
+    return msgspec.structs.replace(node, conditions=result.repaired_conditions)
 
 
 def clamp_fan_in(definition: FlowchartDefinition) -> tuple[FlowchartDefinition, list[FieldError]]:

@@ -6,10 +6,11 @@ from typing import Any
 
 from llmctl_contracts import ConnectorEvaluation, ErrorBody, ErrorCode, FieldError, RoutingState
 from llmctl_contracts.commands import RouteNode
+from llmctl_contracts.decision_conditions import parse_condition_text
 from llmctl_contracts.flowchart import DecisionNode, EndNode, MilestoneNode, NoMatchPolicy
 from llmctl_contracts.routing import EvaluationMethod
 
-from .legacy import heuristic_match, parse_condition_text
+from .legacy import heuristic_match
 from .paths import MISSING, resolve_path
 from .predicates import PredicateError, evaluate
 
@@ -31,6 +32,10 @@ def _route_key(document: dict[str, Any]) -> str | None:
         if value is not MISSING and isinstance(value, str):
             return value
     return None
+
+
+def _names_route_key(text: str, route_key: str) -> bool:
+    return text.strip().lower() == route_key.strip().lower()
 
 
 def decide(command: RouteNode) -> RoutingState:
@@ -117,8 +122,19 @@ def decide(command: RouteNode) -> RoutingState:
                     connector_id=connector_id, matched=ok, method=method, reason=reason
                 )
             )
+        elif route_key is not None and _names_route_key(condition.text or "", route_key):
+            # the legacy route-key form: deterministic, not a heuristic
+            ok = True
+            evaluations.append(
+                ConnectorEvaluation(
+                    connector_id=connector_id,
+                    matched=True,
+                    method="parsed_text",
+                    reason=f"text equals route_key {route_key!r}",
+                )
+            )
         else:
-            ok, reason = heuristic_match(condition.text or "", document, route_key)
+            ok, reason = heuristic_match(condition.text or "", document)
             fallback_used = True
             evaluations.append(
                 ConnectorEvaluation(

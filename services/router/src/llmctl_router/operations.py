@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llmctl_contracts import ErrorBody, ErrorCode, FieldError
 from llmctl_contracts.commands import RouteNode
+from llmctl_contracts.decision_conditions import validate_connector_conditions
 from llmctl_contracts.flowchart import ConnectorKind
 from llmctl_contracts.routing_ops import (
     ConditionValidation,
@@ -13,7 +14,6 @@ from llmctl_contracts.routing_ops import (
 )
 from llmctl_libs.rpc import RpcError
 
-from .conditions_validation import validate_connector_conditions
 from .decide import RoutingFailure, decide
 
 __all__ = ["DRY_RUN_NODE_RUN_ID", "resolve_next_nodes", "validate_conditions"]

@@ -1,11 +1,19 @@
-"""Validation and connector sync/repair of a decision node's conditions (pure)."""
+"""Rules of a decision node's conditions, shared by save-time validation and the router.
+
+Pure functions over the flowchart schema: the structure a predicate must have, the legacy
+text forms a condition may be written in, and the sync of a decision's conditions with its
+solid outgoing connectors. The orchestrator applies them when a flowchart is saved, the router
+when it serves ``connector_conditions.validate`` and when it routes, so the two cannot disagree.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
-from llmctl_contracts import FieldError
-from llmctl_contracts.flowchart import (
+from .errors import FieldError
+from .flowchart import (
     Connector,
     ConnectorKind,
     DecisionCondition,
@@ -14,11 +22,61 @@ from llmctl_contracts.flowchart import (
     Predicate,
     PredicateOp,
 )
-from llmctl_contracts.routing_ops import ConditionValidation
+from .routing_ops import ConditionValidation
 
-from .legacy import parse_condition_text
+__all__ = [
+    "FALSY_VALUES",
+    "parse_condition_text",
+    "predicate_errors",
+    "validate_connector_conditions",
+]
 
-__all__ = ["predicate_errors", "validate_connector_conditions"]
+FALSY_VALUES: list[Any] = [False, 0, "", [], {}]
+"""The values a legacy bare-path condition treats as false (besides a missing path or null)."""
+
+_COMPARE = re.compile(r"^\s*([A-Za-z_][\w.\[\]]*)\s*(==|!=)\s*(.+?)\s*$")
+_CONTAINS = re.compile(r"^\s*([A-Za-z_][\w.\[\]]*)\s+contains\s+(.+?)\s*$")
+_BARE_PATH = re.compile(r"^\s*([A-Za-z_]\w*(?:\.[\w\[\]]+)+)\s*$")
+
+
+def _literal(text: str) -> Any:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_condition_text(text: str) -> Predicate | None:
+    """The predicate of a legacy text condition, ``None`` when it has none of the forms.
+
+    ``path == v`` and ``path != v`` (``v`` a JSON literal or a quoted or bare string),
+    ``path contains x``, and a bare dotted path, which holds when the value there is truthy:
+    present, not null and not one of :data:`FALSY_VALUES`.
+    """
+    if match := _COMPARE.match(text):
+        op = PredicateOp.EQ if match.group(2) == "==" else PredicateOp.NE
+        return Predicate(op=op, path=match.group(1), value=_literal(match.group(3)))
+    if match := _CONTAINS.match(text):
+        return Predicate(
+            op=PredicateOp.CONTAINS, path=match.group(1), value=_literal(match.group(2))
+        )
+    if match := _BARE_PATH.match(text):
+        path = match.group(1)
+        return Predicate(
+            op=PredicateOp.ALL,
+            of=[
+                Predicate(op=PredicateOp.EXISTS, path=path),
+                Predicate(
+                    op=PredicateOp.NOT,
+                    of=[Predicate(op=PredicateOp.IN, path=path, value=list(FALSY_VALUES))],
+                ),
+            ],
+        )
+    return None
+
 
 _COMBINATORS = frozenset({PredicateOp.ALL, PredicateOp.ANY, PredicateOp.NOT})
 _ORDERING = frozenset({PredicateOp.GT, PredicateOp.GTE, PredicateOp.LT, PredicateOp.LTE})

@@ -7,9 +7,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from llmctl_contracts.decision_conditions import validate_connector_conditions
 from llmctl_contracts.flowchart import Connector, DecisionNode
 from llmctl_contracts.routing_ops import ConditionValidation
-from llmctl_router.conditions_validation import validate_connector_conditions
 
 
 def node(conditions: list[dict[str, Any]], **kw: Any) -> DecisionNode:
