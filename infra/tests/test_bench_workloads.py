@@ -140,7 +140,15 @@ def test_loop_needs_room_for_one_pass() -> None:
 
 
 def test_bench_rejects_out_of_range_sizes_before_looking_for_a_stack(tmp_path: Path) -> None:
-    for argv in (["--loop", "10001"], ["--loop", "3"], ["--fanout", "-1"], ["--fanout", "4998"]):
+    for argv in (
+        ["--loop", "10001"],
+        ["--loop", "3"],
+        ["--fanout", "-1"],
+        ["--fanout", "4998"],
+        ["--runs", "50,-1"],
+        ["--runs", "fifty"],
+        ["--runs-follow", "polling"],
+    ):
         with pytest.raises(SystemExit) as exited:
             runner.main([*argv, "--home", str(tmp_path)])
         assert exited.value.code == 2
@@ -158,7 +166,10 @@ def test_table_shows_the_new_workloads() -> None:
             "durable_hop": {"hops": 300, "p50_ms": 1.8, "p99_ms": 8.4},
         },
         "node_hop": hop,
-        "concurrent": {"runs": 50, "succeeded": 50, "node_executions_per_s": 90.0},
+        "concurrent": [
+            {"runs": 50, "follow": "websocket", "succeeded": 50, "node_executions_per_s": 90.0},
+            {"runs": 200, "follow": "nats", "succeeded": 199, "node_executions_per_s": 1234.0},
+        ],
         "fan_out": {
             "width": 1000,
             "wall_s": 12.5,
@@ -187,6 +198,8 @@ def test_table_shows_the_new_workloads() -> None:
         "rss_after_mb": {"orchestrator": 96.0},
     }
     text = " ".join(runner.table(results).split())  # the column width depends on the labels
+    assert "node executions/s (50 concurrent runs, ends via websocket) 90 /s (50/50" in text
+    assert "node executions/s (200 concurrent runs, ends via nats) 1,234 /s (199/200" in text
     assert "fan-out/fan-in, 1,000 branches: fan-out -> fan-in 11,000 ms" in text
     assert "loop, 10,000 executions: orchestrator RSS" in text
     assert "900 ms / 1,000-10,900 ms (9.9 ms apart)" in text

@@ -136,6 +136,7 @@ async def test_cancel_while_a_task_runs_ends_the_run_and_ignores_the_late_result
     conflict(await control(e2e, run_id, "pause"))
     conflict(await control(e2e, run_id, "resume"))
     conflict(await control(e2e, run_id, "cancel", key="cancel-2"))
+    await e2e.assert_rebuilds(run_id)
 
 
 async def test_pause_holds_the_next_node_until_resume(
@@ -174,6 +175,7 @@ async def test_pause_holds_the_next_node_until_resume(
     assert events[0]["request_id"] == "pause-1"
     assert events[0]["reason"] == "look"
     assert events[-1]["request_id"] == "resume-1"
+    await e2e.assert_rebuilds(run_id)
 
 
 async def test_same_idempotency_key_cancels_once(
@@ -192,6 +194,7 @@ async def test_same_idempotency_key_cancels_once(
     # a new key is a new request, and cancelling a cancelled run is not allowed
     conflict(await control(e2e, run_id, "cancel", key="other-key"))
     assert len(await control_events(e2e, run_id)) == 1
+    await e2e.assert_rebuilds(run_id)
 
 
 async def test_resume_of_a_running_run_is_409(e2e_private: E2EStack, hello: dict[str, Any]) -> None:
@@ -204,6 +207,7 @@ async def test_resume_of_a_running_run_is_409(e2e_private: E2EStack, hello: dict
 
     assert (await e2e.wait_terminal(run_id))["status"] == "succeeded"
     assert await control_events(e2e, run_id) == []
+    await e2e.assert_rebuilds(run_id)
 
 
 async def test_control_of_an_unknown_run_is_404(e2e: E2EStack) -> None:
@@ -220,3 +224,4 @@ async def test_pause_of_a_finished_run_is_409(e2e: E2EStack, hello: dict[str, An
     conflict(await control(e2e, run["id"], "cancel"))
     assert (await e2e.run(run["id"]))["status"] == "succeeded"
     assert await control_events(e2e, run["id"]) == []
+    await e2e.assert_rebuilds(run["id"])

@@ -54,6 +54,7 @@ async def test_max_parallel_nodes_holds_extra_dispatches(e2e_private: E2EStack) 
     assert e2e.llm.stats.completions == 4
     end = [n for n in await e2e.node_runs(run["id"]) if n["node_id"] == "end"]
     assert len(end) == 1  # fan-in `all` joined the four branches once
+    await e2e.assert_rebuilds(run["id"])
 
 
 async def test_max_node_executions_fails_a_runaway_loop(e2e: E2EStack) -> None:
@@ -84,6 +85,7 @@ async def test_max_node_executions_fails_a_runaway_loop(e2e: E2EStack) -> None:
         n["execution_index"] for n in await e2e.node_runs(run["id"]) if n["node_id"] == "spin"
     )
     assert indexes == list(range(11))
+    await e2e.assert_rebuilds(run["id"])
 
 
 async def test_max_runtime_fails_the_run_and_stops_its_work(
@@ -104,3 +106,4 @@ async def test_max_runtime_fails_the_run_and_stops_its_work(
     report = await e2e.first_executor_report(run["id"])  # the executor abandoned the call
     assert report["payload"]["error"]["code"] == "cancelled"
     e2e.gate.open.set()
+    await e2e.assert_rebuilds(run["id"])

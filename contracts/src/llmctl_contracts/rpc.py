@@ -302,7 +302,8 @@ class RunEventRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ControlRun(msgspec.Struct, frozen=True, kw_only=True):
-    """A workflow-control request; idempotent by ``request_id`` per run.
+    """A workflow-control request; idempotent by ``request_id``, one key space for every run
+    (a key reused with another request, on any run, is refused as ``idempotency_mismatch``).
 
     Attributes:
         run_id: The run.

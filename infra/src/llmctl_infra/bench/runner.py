@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import itertools
 import json
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,11 @@ from typing import Any
 import httpx
 import psutil
 import websockets
+from nats.aio.msg import Msg
 
+from llmctl_contracts import subjects
 from llmctl_libs import event_loop
+from llmctl_libs.bus import connect_raw
 
 from ..state import STATE_FILE, StackState
 from .cpu import cpu_per_execution_ms, sample_cpu
@@ -71,6 +75,10 @@ async def _wait(client: httpx.AsyncClient, run_id: str, timeout: float) -> dict[
                 raise RuntimeError(f"run {run_id}: {frame['error']['message']}")
             if frame.get("event_type") in ("run.succeeded", "run.failed"):
                 break
+    return await _get_run(client, run_id)
+
+
+async def _get_run(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
     response = await client.get(f"/api/v1/runs/{run_id}")
     response.raise_for_status()
     return dict(response.json()["data"])
@@ -251,16 +259,65 @@ async def loop_run(client: httpx.AsyncClient, state: StackState, executions: int
     }
 
 
-async def concurrent_runs(client: httpx.AsyncClient, runs: int, length: int) -> dict[str, float]:
-    """Node executions per second with ``runs`` runs of a ``length``-node chain in flight."""
+FOLLOW_MODES = ("websocket", "nats")
+"""How the throughput workload learns that its runs ended: ``websocket`` follows every run's
+whole event stream through the gateway (what the Studio does); ``nats`` subscribes to the runs'
+terminal events on the bus (a program that starts runs and needs only their outcomes)."""
+
+
+@contextlib.asynccontextmanager
+async def _terminal_events(nats_url: str) -> AsyncIterator[dict[str, asyncio.Future[None]]]:
+    """Futures, by run id, resolved when the run's ``run.succeeded``/``run.failed`` event is
+    published. Subscribed before any run starts: a run's terminal event is published after its
+    start, so none is missed."""
+    ended: dict[str, asyncio.Future[None]] = collections.defaultdict(
+        asyncio.get_running_loop().create_future
+    )
+
+    async def on_terminal(msg: Msg) -> None:
+        future = ended[msg.subject.split(".")[3]]  # llmctl.evt.run.<run_id>.run.<action>
+        if not future.done():
+            future.set_result(None)
+
+    connection = await connect_raw(nats_url)
+    try:
+        for action in ("succeeded", "failed"):
+            await connection.subscribe(subjects.run_event("*", "run", action), cb=on_terminal)
+        yield ended
+    finally:
+        await connection.close()
+
+
+async def concurrent_runs(
+    client: httpx.AsyncClient,
+    runs: int,
+    length: int,
+    *,
+    follow: str = "websocket",
+    nats_url: str = "",
+) -> dict[str, Any]:
+    """Node executions per second with ``runs`` runs of a ``length``-node chain in flight,
+    from the first start request until every run's end has reached the client (followed as
+    :data:`FOLLOW_MODES` says)."""
     flowchart_id = await _create(client, noop_chain(length))
-    started = time.perf_counter()
-    run_ids = await asyncio.gather(*(_start(client, flowchart_id) for _ in range(runs)))
-    finished = await asyncio.gather(*(_wait(client, r, timeout=900) for r in run_ids))
-    elapsed = time.perf_counter() - started
+    async with contextlib.AsyncExitStack() as stack:
+        ended = (
+            await stack.enter_async_context(_terminal_events(nats_url)) if follow == "nats" else {}
+        )
+        started = time.perf_counter()
+        run_ids = await asyncio.gather(*(_start(client, flowchart_id) for _ in range(runs)))
+        if follow == "nats":
+            async with asyncio.timeout(900):
+                await asyncio.gather(*(ended[r] for r in run_ids))
+            elapsed = time.perf_counter() - started
+            finished = [await _get_run(client, r) for r in run_ids]
+        else:
+            finished = await asyncio.gather(*(_wait(client, r, timeout=900) for r in run_ids))
+            elapsed = time.perf_counter() - started
     executions = sum(int(r["node_executions"]) for r in finished)
     return {
         "runs": runs,
+        "follow": follow,
         "succeeded": sum(r["status"] == "succeeded" for r in finished),
         "node_executions": executions,
         "seconds": elapsed,
@@ -294,8 +351,9 @@ async def run_all(
     state: StackState,
     *,
     chain: int,
-    runs: int,
+    runs: int | list[int],
     run_length: int,
+    runs_follow: tuple[str, ...] = FOLLOW_MODES,
     fanout: int = 1000,
     loop: int = 10_000,
     relay: dict[str, Any] | None = None,
@@ -303,7 +361,8 @@ async def run_all(
     model_list: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every figure, raw limits first; ``chain``/``runs``/``fanout``/``loop`` of 0 skip those
-    workloads.
+    workloads. ``runs`` may list several concurrencies; each is measured once per mode of
+    ``runs_follow`` (results ``concurrent``: a list).
 
     ``relay`` (keyword arguments of :func:`websocket_relay_latency`, with ``modes``, a list of
     ``broadcast`` / ``partitioned``, instead of ``partitioned``; ``None`` skips it) adds the
@@ -340,10 +399,16 @@ async def run_all(
     async with httpx.AsyncClient(base_url=state.gateway_url or "", timeout=60) as client:
         if chain:
             results["node_hop"] = await _with_cpu(state, node_hop_latency(client, chain))
-        if runs:
-            results["concurrent"] = await _with_cpu(
-                state, concurrent_runs(client, runs, run_length)
-            )
+        concurrencies = [n for n in ([runs] if isinstance(runs, int) else runs) if n]
+        if concurrencies:
+            results["concurrent"] = [
+                await _with_cpu(
+                    state,
+                    concurrent_runs(client, n, run_length, follow=mode, nats_url=nats_url),
+                )
+                for n in concurrencies
+                for mode in runs_follow
+            ]
         if fanout:
             results["fan_out"] = await _with_cpu(state, fan_out_fan_in_run(client, state, fanout))
         if loop:
@@ -463,14 +528,15 @@ def table(results: dict[str, Any]) -> str:
             (f"node hop p99 ({hop['hops']} hops)", f"{hop['p99_ms']:.2f} ms"),
             *_cpu_row("node hop", hop),
         ]
-    if conc := results.get("concurrent"):
+    for conc in results.get("concurrent") or []:
+        label = f"{conc['runs']} concurrent runs, ends via {conc.get('follow', 'websocket')}"
         rows += [
             (
-                f"node executions/s ({conc['runs']} concurrent runs)",
+                f"node executions/s ({label})",
                 f"{conc['node_executions_per_s']:,.0f} /s "
                 f"({conc['succeeded']}/{conc['runs']} succeeded)",
             ),
-            *_cpu_row(f"{conc['runs']} concurrent runs", conc),
+            *_cpu_row(label, conc),
         ]
     if fan := results.get("fan_out"):
         label = f"fan-out/fan-in, {fan['width']:,} branches"
@@ -530,8 +596,22 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 
 
+def _counts(text: str) -> list[int]:
+    """``50`` or ``50,200``: non-negative run counts."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of counts: {text!r}"
+        ) from None
+    if any(n < 0 for n in counts):
+        raise argparse.ArgumentTypeError(f"run counts must be >= 0: {text!r}")
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``llmctl bench [--home DIR] [--chain N] [--runs N] [--run-length N] [--fanout N]
+    """``llmctl bench [--home DIR] [--chain N] [--runs N[,N...]] [--runs-follow M]
+    [--run-length N] [--fanout N]
     [--loop N] [--relay-seconds S] [--relay-clients N] [--relay-rate N] [--relay-processes N]
     [--relay-mode M] [--relay-only] [--model-list-seconds S] [--model-list-clients N]
     [--model-list-models N] [--json-out FILE]``."""
@@ -541,7 +621,17 @@ def main(argv: list[str] | None = None) -> int:
         "--chain", type=int, default=200, help="no-op nodes in the latency chain (0 skips it)"
     )
     parser.add_argument(
-        "--runs", type=int, default=50, help="concurrent runs for throughput (0 skips it)"
+        "--runs",
+        type=_counts,
+        default=[50, 200],
+        help="concurrent runs for throughput, one or more comma-separated (0 skips it)",
+    )
+    parser.add_argument(
+        "--runs-follow",
+        choices=[*FOLLOW_MODES, "both"],
+        default="both",
+        help="how the throughput client learns that runs ended: websocket (every event of every "
+        "run relayed by the gateway), nats (the terminal events on the bus), or both",
     )
     parser.add_argument("--run-length", type=int, default=20, help="no-op nodes per concurrent run")
     parser.add_argument(
@@ -637,6 +727,7 @@ def main(argv: list[str] | None = None) -> int:
             chain=args.chain,
             runs=args.runs,
             run_length=args.run_length,
+            runs_follow=FOLLOW_MODES if args.runs_follow == "both" else (args.runs_follow,),
             fanout=args.fanout,
             loop=args.loop,
             relay=relay,

@@ -158,7 +158,7 @@ class RunControl:
             writer.record_control(
                 "pause", RunStatus.PAUSING.value, request.request_id, reason=request.reason
             )
-            coordinator.settle_pause(writer, request.request_id)
+            coordinator.settle_pause(writer)
         elif request.action == "resume":
             writer.record_control(
                 "resume", RunStatus.RUNNING.value, request.request_id, reason=request.reason
@@ -248,10 +248,13 @@ class RunControl:
                 node_run_id=row.id,
             )
         else:
+            waiting = row.id in writer.state.in_flight and row.status == NodeRunStatus.QUEUED.value
             raise _conflict(
-                f"node run {row.id} is {row.status}",
+                f"node run {row.id} is "
+                + (f"waiting to retry (attempt {row.attempt} failed)" if waiting else row.status),
                 "node_run_id",
-                "only a queued node run, or the node run that failed the run, can be skipped",
+                "only a node run not yet dispatched, or the node run that failed the run, can "
+                "be skipped",
             )
         output = dict(request.output or {})
         node = graph.nodes[row.node_id]

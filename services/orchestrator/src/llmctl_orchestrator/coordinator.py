@@ -260,7 +260,7 @@ class RunCoordinator:
                     writer, graph, node, report.node_run_id, report.attempt, error
                 )
             await self.fill_slots(writer, graph)
-            self.settle_pause(writer, envelope.request_id or "")
+            self.settle_pause(writer)
 
         await self._step(envelope, "orchestrator.exec", step)
 
@@ -297,7 +297,7 @@ class RunCoordinator:
                 return
             await self.fill_slots(writer, graph)
             await self._maybe_complete(writer)
-            self.settle_pause(writer, envelope.request_id or "")
+            self.settle_pause(writer)
 
         await self._step(envelope, "orchestrator.route", step)
 
@@ -527,13 +527,14 @@ class RunCoordinator:
                     writer, graph, graph.nodes[row.node_id], ready_id, dict(row.input_context)
                 )
 
-    def settle_pause(self, writer: RunWriter, request_id: str) -> None:
-        """A pausing run with nothing in flight and nothing awaiting routing becomes paused."""
+    def settle_pause(self, writer: RunWriter) -> None:
+        """A pausing run with nothing in flight and nothing awaiting routing becomes paused
+        (the ``run.controlled`` event names the pause request)."""
         state = writer.state
         if writer.current_status == RunStatus.PAUSING.value and set(state.open_node_runs) <= set(
             state.ready
         ):
-            writer.record_control("pause", RunStatus.PAUSED.value, request_id)
+            writer.record_control("pause", RunStatus.PAUSED.value, state.pause_request_id or "")
 
     async def dispatch(
         self,

@@ -198,5 +198,5 @@ class TimerSweeper:
             # the attempt, but an old worker would stop any attempt it runs)
             writer.stop_node_runs[row.id] = timer.attempt
         await coordinator.fill_slots(writer, graph)
-        coordinator.settle_pause(writer, "")
+        coordinator.settle_pause(writer)
         return 1

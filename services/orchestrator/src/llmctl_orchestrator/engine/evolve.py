@@ -139,6 +139,10 @@ def _run_succeeded(state: RunState, _graph: FlowchartGraph, event: RunSucceeded)
 
 
 def _controlled(state: RunState, _graph: FlowchartGraph, event: RunControlled) -> None:
+    if event.action == "pause":
+        state.pause_request_id = event.request_id
+    elif event.action in ("resume", "cancel"):
+        state.pause_request_id = None
     if event.action == "cancel":
         state.open_node_runs, state.ready, state.in_flight = [], [], []
         _forget_unreferenced_outputs(state)

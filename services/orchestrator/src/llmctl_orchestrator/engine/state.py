@@ -40,6 +40,8 @@ class RunState(msgspec.Struct, kw_only=True):
         node_executions: total node runs created.
         token_seq: last token sequence number handed out.
         terminated: a ``terminate_run`` routing state was seen.
+        pause_request_id: the request id of the pause in effect (the ``paused`` event that
+            settles it names the request, not the message that happened to settle it).
     """
 
     tokens: dict[str, dict[str, list[Token]]] = msgspec.field(default_factory=dict)
@@ -55,3 +57,4 @@ class RunState(msgspec.Struct, kw_only=True):
     node_executions: int = 0
     token_seq: int = 0
     terminated: bool = False
+    pause_request_id: str | None = None

@@ -1,0 +1,861 @@
+"""Workflow control against real Postgres: which run and node-run statuses each action takes
+and the conflict it answers otherwise, idempotency by request id, and what each action leaves
+in the run's events and projections.
+
+The coordinator and the run control run in-process without a bus: what a step publishes stays
+in the outbox, the test plays the router and the workers by handing the coordinator their
+reports, and the one broadcast a step makes (telling workers to stop) is recorded.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from typing import Any, cast
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+
+from llmctl_contracts import (
+    ContractError,
+    Envelope,
+    ErrorBody,
+    ErrorCode,
+    MessageKind,
+    MessageType,
+    RoutingState,
+    decode_envelope,
+    decode_payload,
+    subjects,
+)
+from llmctl_contracts.commands import ExecuteNode, RouteNode
+from llmctl_contracts.events import (
+    NodeCancelRequested,
+    NodeExecuted,
+    NodeRoutingDecided,
+    RunControlled,
+    RunRewound,
+)
+from llmctl_contracts.flowchart import FlowchartDefinition
+from llmctl_contracts.rpc import ControlRun, CreateFlowchart, RunRecord, StartRun
+from llmctl_libs.bus import Bus
+from llmctl_libs.ids import new_id
+from llmctl_libs.messages import Trace, make_envelope
+from llmctl_libs.rpc import RpcError
+from llmctl_libs.service import Persistence
+from llmctl_libs.store import (
+    Database,
+    Inbox,
+    OnceRecorder,
+    Outbox,
+    OutboxRelay,
+    PostgresEventStore,
+)
+from llmctl_orchestrator.control import RunControl
+from llmctl_orchestrator.coordinator import RunCoordinator
+from llmctl_orchestrator.engine import RunEvent, RunState, replay
+from llmctl_orchestrator.flowcharts import FlowchartRepository
+from llmctl_orchestrator.history import run_events
+from llmctl_orchestrator.projections import project
+from llmctl_orchestrator.queries import run_record
+from llmctl_orchestrator.tables import node_runs, runs, store
+
+NODE_ACTIONS = ("retry", "skip", "rewind")
+ACTIONS = ("pause", "resume", "cancel", *NODE_ACTIONS)
+BOOM = ErrorBody(code=ErrorCode.INTERNAL, message="boom")
+
+
+def _chain(*tasks: str, **extra: Any) -> dict[str, Any]:
+    """start -> tasks... -> end; connector ``a-b`` joins ``a`` to ``b``."""
+    ids = ["start", *tasks, "end"]
+    return {
+        "name": "chain",
+        "nodes": [
+            {"type": "start", "id": "start"},
+            *({"type": "task", "id": t, "prompt": f"do {t}"} for t in tasks),
+            {"type": "end", "id": "end"},
+        ],
+        "connectors": [
+            {"id": f"{a}-{b}", "source": a, "target": b} for a, b in itertools.pairwise(ids)
+        ],
+        **extra,
+    }
+
+
+def _fork(**extra: Any) -> dict[str, Any]:
+    """start -> {a, b} -> end (the end joins both branches)."""
+    return {
+        "name": "fork",
+        "nodes": [
+            {"type": "start", "id": "start"},
+            {"type": "task", "id": "a", "prompt": "do a"},
+            {"type": "task", "id": "b", "prompt": "do b"},
+            {"type": "end", "id": "end"},
+        ],
+        "connectors": [
+            {"id": "start-a", "source": "start", "target": "a"},
+            {"id": "start-b", "source": "start", "target": "b"},
+            {"id": "a-end", "source": "a", "target": "end"},
+            {"id": "b-end", "source": "b", "target": "end"},
+        ],
+        **extra,
+    }
+
+
+class StopNotices:
+    """Stands in for the bus: a step uses it only to tell workers to stop node runs
+    (``bus.nc.publish`` on the cancel broadcast), which this records."""
+
+    def __init__(self) -> None:
+        self.nc = self
+        self.notices: list[NodeCancelRequested] = []
+
+    async def publish(self, subject: str, payload: bytes) -> None:
+        assert subject == subjects.cancel_broadcast()
+        self.notices.append(msgspec.json.decode(payload, type=NodeCancelRequested))
+
+
+class Orchestrator:
+    """The coordinator and the run control on the test database (the relay never runs)."""
+
+    def __init__(self, database: Database) -> None:
+        self.db = database
+        self.stops = StopNotices()
+        bus = cast(Bus, self.stops)
+        outbox = Outbox(store)
+        persistence = Persistence(
+            database=database,
+            event_store=PostgresEventStore(store),
+            outbox=outbox,
+            inbox=Inbox(store),
+            relay=OutboxRelay(database, outbox, bus),
+            once=OnceRecorder(store),
+        )
+        self.event_store = persistence.event_store
+        self.flowcharts = FlowchartRepository(persistence)
+        self.coordinator = RunCoordinator(persistence, self.flowcharts, bus)
+        self.control_service = RunControl(persistence, self.coordinator)
+
+    # -- driving runs ------------------------------------------------------------------------
+
+    async def start(self, document: dict[str, Any]) -> str:
+        """Start a run of ``document``; its start node runs and awaits routing."""
+        definition = msgspec.convert(document, FlowchartDefinition)
+        flowchart = await self.flowcharts.create(CreateFlowchart(definition=definition))
+        run = await self.coordinator.start_run(
+            StartRun(flowchart_id=flowchart.id, input={"topic": "control"})
+        )
+        return run.id
+
+    def _report(self, type_name: str, payload: Any, run_id: str, node_run_id: str) -> Envelope:
+        return make_envelope(
+            type_name,
+            payload,
+            trace=Trace(correlation_id=run_id),
+            idempotency_key=new_id(),
+            run_id=run_id,
+            node_run_id=node_run_id,
+        )
+
+    async def routed(self, run_id: str, node_id: str, *fired: str, end: bool = False) -> None:
+        """The router's decision for the node's open node run: ``fired`` connectors fire."""
+        node_run = await self.node_run(run_id, node_id)
+        decided = NodeRoutingDecided(
+            node_run_id=node_run.id,
+            node_id=node_id,
+            routing_state=RoutingState(matched_connector_ids=list(fired), terminate_run=end),
+        )
+        envelope = self._report(MessageType.NODE_ROUTING_DECIDED, decided, run_id, node_run.id)
+        await self.coordinator.on_routed(envelope)
+
+    async def executed(
+        self,
+        run_id: str,
+        node_run_id: str,
+        node_id: str,
+        attempt: int,
+        *,
+        output: dict[str, Any] | None = None,
+        error: ErrorBody | None = None,
+    ) -> None:
+        """A worker's report of one attempt: succeeded with ``output``, or failed."""
+        report = NodeExecuted(
+            node_run_id=node_run_id,
+            node_id=node_id,
+            attempt=attempt,
+            succeeded=error is None,
+            output=output or {},
+            error=error,
+        )
+        envelope = self._report(MessageType.NODE_EXECUTED, report, run_id, node_run_id)
+        await self.coordinator.on_executed(envelope)
+
+    async def control(self, run_id: str, action: str, request_id: str, **request: Any) -> RunRecord:
+        """Apply a control request (as the ``run.control`` request/reply endpoint does)."""
+        return await self.control_service.control(
+            ControlRun(run_id=run_id, action=action, request_id=request_id, **request)  # type: ignore[arg-type]
+        )
+
+    async def refused(self, run_id: str, action: str, request_id: str, **request: Any) -> ErrorBody:
+        """The error a control request is refused with."""
+        with pytest.raises(RpcError) as refusal:
+            await self.control(run_id, action, request_id, **request)
+        return refusal.value.body
+
+    async def run_in(self, status: str) -> tuple[str, str]:
+        """A run of start -> work -> end in ``status``.
+
+        Returns:
+            The run id and the ``work`` node run's id.
+        """
+        run_id = await self.start(_chain("work"))
+        await self.routed(run_id, "start", "start-work")
+        work = (await self.node_run(run_id, "work")).id  # dispatched, attempt 1
+        if status == "pausing":
+            await self.control(run_id, "pause", "pause-to-pausing")
+        elif status == "paused":
+            await self.control(run_id, "pause", "pause-to-paused")
+            await self.executed(run_id, work, "work", 1, output={"done": True})
+            await self.routed(run_id, "work", "work-end")  # the end node is held
+        elif status == "succeeded":
+            await self.executed(run_id, work, "work", 1, output={"done": True})
+            await self.routed(run_id, "work", "work-end")
+            await self.routed(run_id, "end", end=True)
+        elif status == "failed":
+            await self.executed(run_id, work, "work", 1, error=BOOM)
+        elif status == "cancelled":
+            await self.control(run_id, "cancel", "cancel-to-cancelled")
+        assert (await self.record(run_id)).status == status
+        return run_id, work
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def record(self, run_id: str) -> RunRecord:
+        return await run_record(self.db, run_id)
+
+    async def node_runs(self, run_id: str) -> list[Any]:
+        """The run's node runs, in activation order."""
+        async with self.db.autocommit() as conn:
+            rows = await conn.execute(
+                sa.select(node_runs)
+                .where(node_runs.c.run_id == run_id)
+                .order_by(node_runs.c.created_at, node_runs.c.node_id)
+            )
+            return list(rows)
+
+    async def node_run(self, run_id: str, node_id: str) -> Any:
+        """The node's only node run not superseded by a rewind."""
+        [row] = [
+            r for r in await self.node_runs(run_id) if r.node_id == node_id and not r.superseded
+        ]
+        return row
+
+    async def events(self, run_id: str) -> list[RunEvent]:
+        async with self.db.autocommit() as conn:
+            return await run_events(self.event_store, conn, run_id)
+
+    async def superseded(self, run_id: str) -> list[int]:
+        """Sequences of the run's events marked superseded."""
+        events = store.events
+        async with self.db.autocommit() as conn:
+            rows = await conn.execute(
+                sa.select(events.c.version)
+                .where(events.c.stream_id == run_id, events.c.superseded)
+                .order_by(events.c.version)
+            )
+            return list(rows.scalars())
+
+    async def controls(self, run_id: str) -> list[RunControlled]:
+        return [
+            e.payload for e in await self.events(run_id) if e.type == MessageType.RUN_CONTROLLED
+        ]
+
+    async def commands(self, run_id: str, subject: str) -> list[Envelope]:
+        """Envelopes of the commands the run's steps queued on ``subject``, oldest first."""
+        outbox = store.outbox
+        async with self.db.autocommit() as conn:
+            bodies = await conn.execute(
+                sa.select(outbox.c.body).where(outbox.c.subject == subject).order_by(outbox.c.id)
+            )
+            envelopes = [decode_envelope(body) for body in bodies.scalars()]
+        return [e for e in envelopes if e.run_id == run_id]
+
+    async def executions(self, run_id: str) -> list[ExecuteNode]:
+        """The execute commands sent to the frontier workers for the run, oldest first."""
+        sent = await self.commands(run_id, subjects.execute_command("frontier"))
+        return [decode_payload(e, ExecuteNode) for e in sent]
+
+    async def routings(self, run_id: str) -> list[RouteNode]:
+        """The routing requests sent to the router for the run, oldest first."""
+        sent = await self.commands(run_id, subjects.route_command())
+        return [decode_payload(e, RouteNode) for e in sent]
+
+    async def assert_rebuilds(self, run_id: str) -> None:
+        """The run and node-run projections, and the saved state snapshot, equal what the
+        run's events alone rebuild; the events are numbered without gaps."""
+        events = await self.events(run_id)
+        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
+        view = project(events)
+        async with self.db.autocommit() as conn:
+            run = (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).one()
+            graph = await self.flowcharts.graph(run.flowchart_id, run.flowchart_version, conn)
+        assert (view.status, view.last_sequence, view.node_executions) == (
+            run.status,
+            run.last_sequence,
+            run.node_executions,
+        )
+        assert (view.error, view.outcome) == (run.error, run.outcome)
+        live = {r.id: r for r in await self.node_runs(run_id)}
+        assert set(live) == set(view.node_runs)
+        for node_run_id, rebuilt in view.node_runs.items():
+            row = live[node_run_id]
+            assert {k: getattr(row, k) for k in vars(rebuilt)} == vars(rebuilt), node_run_id
+        snapshot = [e for e in events if e.sequence <= run.state_sequence]
+        assert replay(graph, snapshot) == msgspec.msgpack.decode(run.state, type=RunState)
+
+
+@pytest.fixture
+def orchestrator(orchestrator_db: Database) -> Orchestrator:
+    return Orchestrator(orchestrator_db)
+
+
+def _conflict(error: ErrorBody, field: str) -> str:
+    """The reason of a ``conflict`` about ``field``."""
+    assert error.code is ErrorCode.CONFLICT, error
+    [detail] = error.details
+    assert detail.field == field, error
+    return detail.reason
+
+
+# -- which run statuses each action takes ------------------------------------------------------
+
+REFUSED = {
+    "running": ("resume", "retry", "rewind"),
+    "pausing": ("pause", "retry", "rewind"),
+    "paused": ("pause", "retry"),
+    "succeeded": ("pause", "resume", "cancel", "retry", "skip"),
+    "failed": ("pause", "resume", "cancel"),
+    "cancelled": ("pause", "resume", "cancel", "retry", "skip"),
+}
+"""The actions a run in each status refuses (the gateway's and the control docs' rules)."""
+
+
+@pytest.mark.parametrize("status", list(REFUSED))
+async def test_a_run_refuses_the_actions_its_status_does_not_allow(
+    orchestrator: Orchestrator, status: str
+) -> None:
+    run_id, work = await orchestrator.run_in(status)
+    before = await orchestrator.record(run_id)
+    for action in REFUSED[status]:
+        node = {"node_run_id": work} if action in NODE_ACTIONS else {}
+        error = await orchestrator.refused(run_id, action, f"{action}-refused", **node)
+        assert _conflict(error, "action") == f"not allowed while the run is {status}", action
+        assert error.message == f"cannot {action} a run that is {status}"
+    assert await orchestrator.record(run_id) == before  # nothing written, not even updated_at
+    # a refused request leaves its request id unused: the same id may ask for something else
+    allowed = [a for a in ACTIONS if a not in REFUSED[status] and a not in NODE_ACTIONS]
+    if allowed:
+        refused_id = f"{REFUSED[status][0]}-refused"
+        changed = await orchestrator.control(run_id, allowed[0], refused_id)
+        assert changed.status != status
+        assert [c.request_id for c in await orchestrator.controls(run_id)][-1] == refused_id
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "after"),
+    [
+        ("running", "pause", "pausing"),
+        ("running", "cancel", "cancelled"),
+        ("pausing", "resume", "running"),
+        ("pausing", "cancel", "cancelled"),
+        ("paused", "resume", "running"),
+        ("paused", "cancel", "cancelled"),
+        ("paused", "rewind", "running"),
+        ("failed", "retry", "running"),
+        ("failed", "skip", "running"),
+        ("failed", "rewind", "running"),
+        ("succeeded", "rewind", "running"),
+        ("cancelled", "rewind", "running"),
+    ],
+)
+async def test_a_run_takes_the_actions_its_status_allows(
+    orchestrator: Orchestrator, status: str, action: str, after: str
+) -> None:
+    run_id, work = await orchestrator.run_in(status)
+    node = {"node_run_id": work} if action in NODE_ACTIONS else {}
+    controlled = await orchestrator.control(run_id, action, "allowed", reason="why", **node)
+    assert controlled.status == after
+    assert controlled == await orchestrator.record(run_id)  # the run as the request left it
+    event = (await orchestrator.controls(run_id))[-1]
+    assert (event.action, event.status, event.request_id, event.reason) == (
+        action,
+        after,
+        "allowed",
+        "why",
+    )
+    assert event.node_run_id == node.get("node_run_id")
+    await orchestrator.assert_rebuilds(run_id)
+
+
+async def test_node_actions_need_a_node_run_and_an_unknown_run_is_not_found(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id, _ = await orchestrator.run_in("failed")
+    for action in NODE_ACTIONS:
+        error = await orchestrator.refused(run_id, action, f"{action}-bare")
+        assert error.code is ErrorCode.VALIDATION_FAILED
+        assert [(d.field, d.reason) for d in error.details] == [("node_run_id", "required")]
+    for action in ACTIONS:
+        node = {"node_run_id": "nr"} if action in NODE_ACTIONS else {}
+        error = await orchestrator.refused("no-such-run", action, f"{action}-missing", **node)
+        assert error.code is ErrorCode.NOT_FOUND
+        assert [d.field for d in error.details] == ["id"]
+    assert await orchestrator.controls(run_id) == []
+
+
+# -- pause, resume, cancel ---------------------------------------------------------------------
+
+
+async def test_pause_holds_what_is_activated_until_resume_launches_it(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id = await orchestrator.start(_chain("first", "second"))
+    await orchestrator.routed(run_id, "start", "start-first")
+    first = await orchestrator.node_run(run_id, "first")
+    assert (await orchestrator.control(run_id, "pause", "p")).status == "pausing"  # in flight
+    await orchestrator.executed(run_id, first.id, "first", 1, output={"n": 1})
+    assert (await orchestrator.record(run_id)).status == "pausing"  # awaits its routing
+    await orchestrator.routed(run_id, "first", "first-second")
+    assert (await orchestrator.record(run_id)).status == "paused"
+    second = await orchestrator.node_run(run_id, "second")
+    assert (second.status, second.attempt) == ("queued", 0)  # activated, not dispatched
+    assert [e.node.id for e in await orchestrator.executions(run_id)] == ["first"]
+
+    assert (await orchestrator.control(run_id, "resume", "r")).status == "running"
+    assert (await orchestrator.node_run(run_id, "second")).status == "dispatched"
+    launched = await orchestrator.executions(run_id)
+    assert [(e.node.id, e.attempt) for e in launched] == [("first", 1), ("second", 1)]
+    pausing, paused, resumed = await orchestrator.controls(run_id)
+    assert [(c.action, c.status) for c in (pausing, paused, resumed)] == [
+        ("pause", "pausing"),
+        ("pause", "paused"),
+        ("resume", "running"),
+    ]
+    # the paused event names the pause request, not the routing decision that settled it
+    assert (pausing.request_id, paused.request_id, resumed.request_id) == ("p", "p", "r")
+    await orchestrator.assert_rebuilds(run_id)
+
+
+async def test_cancel_ends_open_node_runs_and_a_late_result_changes_nothing(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id = await orchestrator.start(_fork(limits={"max_parallel_nodes": 1}))
+    await orchestrator.routed(run_id, "start", "start-a", "start-b")
+    a, b = [await orchestrator.node_run(run_id, n) for n in ("a", "b")]
+    assert (a.status, b.status) == ("dispatched", "queued")  # b waits for a slot
+
+    cancelled = await orchestrator.control(run_id, "cancel", "c", reason="enough")
+    assert cancelled.status == "cancelled"
+    assert {n.node_id: n.status for n in await orchestrator.node_runs(run_id)} == {
+        "start": "succeeded",
+        "a": "cancelled",
+        "b": "cancelled",
+    }
+    [event] = await orchestrator.controls(run_id)
+    assert sorted(event.cancelled_node_run_ids) == sorted([a.id, b.id])
+    # the worker running a is told to stop that attempt; b never reached a worker
+    assert orchestrator.stops.notices == [
+        NodeCancelRequested(run_id=run_id, node_run_ids=[a.id], attempts={a.id: 1})
+    ]
+
+    sequence = cancelled.last_sequence
+    await orchestrator.executed(run_id, a.id, "a", 1, output={"late": True})
+    after = await orchestrator.record(run_id)
+    assert (after.status, after.last_sequence) == ("cancelled", sequence)
+    assert (await orchestrator.node_run(run_id, "a")).status == "cancelled"
+    assert (await orchestrator.node_run(run_id, "a")).output is None
+    await orchestrator.assert_rebuilds(run_id)
+
+
+# -- retry -------------------------------------------------------------------------------------
+
+
+async def test_retry_reruns_the_failed_node_run_with_its_input_and_requeues_what_was_cut_short(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id = await orchestrator.start(_fork())
+    await orchestrator.routed(run_id, "start", "start-a", "start-b")
+    start, a, b = [await orchestrator.node_run(run_id, n) for n in ("start", "a", "b")]
+    await orchestrator.executed(run_id, a.id, "a", 1, error=BOOM)
+    failed = await orchestrator.record(run_id)
+    assert failed.status == "failed"
+    assert failed.error == BOOM
+    assert (await orchestrator.node_run(run_id, "b")).status == "cancelled"  # fail-fast
+
+    # only the node run that failed the run can be retried
+    for other in (start, b):
+        error = await orchestrator.refused(
+            run_id, "retry", f"retry-{other.node_id}", node_run_id=other.id
+        )
+        assert _conflict(error, "node_run_id").startswith("only the node run that failed the run")
+    assert await orchestrator.record(run_id) == failed
+
+    retried = await orchestrator.control(run_id, "retry", "retry-a", node_run_id=a.id)
+    assert (retried.status, retried.error) == ("running", None)
+    events = await orchestrator.events(run_id)
+    tail = [(e.type, getattr(e.payload, "node_run_id", None)) for e in events[-5:]]
+    assert tail == [
+        (MessageType.RUN_CONTROLLED, a.id),
+        (MessageType.NODE_REQUEUED, b.id),
+        (MessageType.NODE_REQUEUED, a.id),
+        (MessageType.NODE_DISPATCHED, b.id),
+        (MessageType.NODE_DISPATCHED, a.id),
+    ]
+    launched = {(e.node.id, e.attempt): e for e in await orchestrator.executions(run_id)}
+    assert sorted(launched) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
+    assert launched["a", 2].input_context == a.input_context  # its recorded input
+    assert launched["b", 2].input_context == b.input_context
+    again = await orchestrator.node_run(run_id, "a")
+    assert (again.status, again.attempt, again.error) == ("dispatched", 2, None)
+
+    # reports of the attempts the retry replaced are stale: they change nothing
+    sequence = retried.last_sequence
+    await orchestrator.executed(run_id, a.id, "a", 1, error=BOOM)
+    await orchestrator.executed(run_id, b.id, "b", 1, output={"stale": True})
+    assert (await orchestrator.record(run_id)).last_sequence == sequence
+
+    await orchestrator.executed(run_id, a.id, "a", 2, output={"n": "a"})
+    await orchestrator.executed(run_id, b.id, "b", 2, output={"n": "b"})
+    await orchestrator.routed(run_id, "a", "a-end")
+    await orchestrator.routed(run_id, "b", "b-end")
+    await orchestrator.routed(run_id, "end", end=True)
+    finished = await orchestrator.record(run_id)
+    assert (finished.status, finished.error) == ("succeeded", None)
+    assert (await orchestrator.node_run(run_id, "a")).attempt == 2
+    await orchestrator.assert_rebuilds(run_id)
+
+
+async def test_a_retried_node_run_gets_a_fresh_retry_budget(orchestrator: Orchestrator) -> None:
+    run_id, work = await orchestrator.run_in("failed")
+    await orchestrator.control(run_id, "retry", "retry-1", node_run_id=work)
+    await orchestrator.executed(run_id, work, "work", 2, error=BOOM)  # its one attempt again
+    failed = await orchestrator.record(run_id)
+    assert failed.status == "failed"
+    [first, second] = [
+        e.payload for e in await orchestrator.events(run_id) if e.type == MessageType.RUN_FAILED
+    ]
+    assert first.failed_node_run_id == second.failed_node_run_id == work
+    assert (await orchestrator.control(run_id, "retry", "retry-2", node_run_id=work)).status == (
+        "running"
+    )
+    assert [(e.node.id, e.attempt) for e in await orchestrator.executions(run_id)][-1] == (
+        "work",
+        3,
+    )
+    await orchestrator.assert_rebuilds(run_id)
+
+
+# -- skip --------------------------------------------------------------------------------------
+
+
+async def test_skipping_the_failed_node_run_routes_on_with_the_given_output(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id = await orchestrator.start(_fork())
+    await orchestrator.routed(run_id, "start", "start-a", "start-b")
+    start, a, b = [await orchestrator.node_run(run_id, n) for n in ("start", "a", "b")]
+    await orchestrator.executed(run_id, a.id, "a", 1, error=BOOM)
+
+    for other in (start, b):  # succeeded, or cancelled by the failure: not the failed one
+        error = await orchestrator.refused(
+            run_id, "skip", f"skip-{other.node_id}", node_run_id=other.id
+        )
+        assert _conflict(error, "node_run_id").startswith("only the node run that failed the run")
+
+    skipped = await orchestrator.control(
+        run_id, "skip", "skip-a", node_run_id=a.id, output={"memory": "none"}
+    )
+    assert (skipped.status, skipped.error) == ("running", None)
+    a = await orchestrator.node_run(run_id, "a")
+    assert (a.status, a.output) == ("skipped", {"memory": "none"})
+    b = await orchestrator.node_run(run_id, "b")
+    assert (b.status, b.attempt) == ("dispatched", 2)  # cut short by the failure: runs again
+    routing = (await orchestrator.routings(run_id))[-1]
+    assert (routing.node_run_id, routing.output) == (a.id, {"memory": "none"})
+    assert routing.context == a.input_context
+
+    await orchestrator.routed(run_id, "a", "a-end")
+    await orchestrator.executed(run_id, b.id, "b", 2, output={"n": "b"})
+    await orchestrator.routed(run_id, "b", "b-end")
+    end = await orchestrator.node_run(run_id, "end")
+    upstream = {u["node_id"]: u["output"] for u in end.input_context["upstream_nodes"]}
+    assert upstream == {"a": {"memory": "none"}, "b": {"n": "b"}}
+    await orchestrator.routed(run_id, "end", end=True)
+    assert (await orchestrator.record(run_id)).status == "succeeded"
+    await orchestrator.assert_rebuilds(run_id)
+
+
+async def test_a_node_run_waiting_to_retry_is_not_skipped_and_the_refusal_says_why(
+    orchestrator: Orchestrator,
+) -> None:
+    """A node run whose failed attempt awaits its retry delay shows ``queued`` but is still in
+    flight: the refusal names the retry instead of contradicting itself."""
+    chart = _chain("a", defaults={"max_attempts": 2, "retry_backoff_ms": 60_000})
+    run_id = await orchestrator.start(chart)
+    await orchestrator.routed(run_id, "start", "start-a")
+    a = await orchestrator.node_run(run_id, "a")
+    await orchestrator.executed(
+        run_id, a.id, "a", 1, error=ErrorBody(code=ErrorCode.TIMEOUT, message="slow")
+    )
+    assert (await orchestrator.node_run(run_id, "a")).status == "queued"
+    error = await orchestrator.refused(run_id, "skip", "skip-a", node_run_id=a.id)
+    assert _conflict(error, "node_run_id").startswith("only a node run not yet dispatched")
+    assert error.message == f"node run {a.id} is waiting to retry (attempt 1 failed)"
+    await orchestrator.assert_rebuilds(run_id)
+
+
+async def test_only_a_queued_node_run_of_an_active_run_can_be_skipped(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id = await orchestrator.start(_fork(limits={"max_parallel_nodes": 1}))
+    await orchestrator.routed(run_id, "start", "start-a", "start-b")
+    start, a, b = [await orchestrator.node_run(run_id, n) for n in ("start", "a", "b")]
+    for busy, status in ((start, "succeeded"), (a, "dispatched")):
+        error = await orchestrator.refused(
+            run_id, "skip", f"skip-{busy.node_id}", node_run_id=busy.id
+        )
+        assert _conflict(error, "node_run_id").startswith("only a node run not yet dispatched")
+        assert error.message == f"node run {busy.id} is {status}"
+
+    skipped = await orchestrator.control(run_id, "skip", "skip-b", node_run_id=b.id)
+    assert skipped.status == "running"  # the run goes on as it was
+    b = await orchestrator.node_run(run_id, "b")
+    assert (b.status, b.attempt, b.output) == ("skipped", 0, {})  # never dispatched
+    [event] = await orchestrator.controls(run_id)
+    assert (event.action, event.status, event.node_run_id) == ("skip", "running", b.id)
+    assert [e.node.id for e in await orchestrator.executions(run_id)] == ["a"]
+    assert (await orchestrator.routings(run_id))[-1].node_run_id == b.id
+    await orchestrator.assert_rebuilds(run_id)
+
+
+async def test_a_queued_node_run_of_a_paused_run_is_skipped_and_the_run_stays_paused(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id, _ = await orchestrator.run_in("paused")
+    end = await orchestrator.node_run(run_id, "end")
+    assert end.status == "queued"  # held by the pause
+    skipped = await orchestrator.control(run_id, "skip", "skip-end", node_run_id=end.id)
+    assert skipped.status == "paused"
+    assert (await orchestrator.node_run(run_id, "end")).status == "skipped"
+    assert [(c.action, c.status) for c in await orchestrator.controls(run_id)][-1] == (
+        "skip",
+        "paused",
+    )
+    await orchestrator.assert_rebuilds(run_id)
+
+
+# -- rewind ------------------------------------------------------------------------------------
+
+
+async def test_rewind_reruns_from_a_node_run_and_supersedes_what_followed_it(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id, work = await orchestrator.run_in("succeeded")
+    before = {n.id: n for n in await orchestrator.node_runs(run_id)}
+    history = await orchestrator.events(run_id)
+    queued = next(
+        e.sequence
+        for e in history
+        if e.type == MessageType.NODE_QUEUED and e.payload.node_run_id == work
+    )
+
+    rewound = await orchestrator.control(run_id, "rewind", "rw", node_run_id=work)
+    assert (rewound.status, rewound.outcome) == ("running", None)
+    events = await orchestrator.events(run_id)
+    assert events[: len(history)] == history  # nothing deleted or rewritten
+    [marker] = [e.payload for e in events if e.type == MessageType.RUN_REWOUND]
+    assert marker == RunRewound(
+        node_run_id=work,
+        node_id="work",
+        from_sequence=queued,
+        to_sequence=len(history),
+        request_id="rw",
+    )
+    assert await orchestrator.superseded(run_id) == list(range(queued, len(history) + 1))
+    rows = await orchestrator.node_runs(run_id)
+    assert Counter((r.node_id, r.superseded) for r in rows) == Counter(
+        {("start", False): 1, ("work", True): 1, ("end", True): 1, ("work", False): 1}
+    )
+    again = await orchestrator.node_run(run_id, "work")
+    assert (again.execution_index, again.status, again.attempt) == (1, "dispatched", 1)
+    assert again.input_context["upstream_nodes"] == before[work].input_context["upstream_nodes"]
+    assert (await orchestrator.executions(run_id))[-1].node_run_id == again.id
+
+    # the superseded node run cannot be rewound to; neither can another run's node run
+    await orchestrator.executed(run_id, again.id, "work", 1, output={"done": 2})
+    await orchestrator.routed(run_id, "work", "work-end")
+    await orchestrator.routed(run_id, "end", end=True)
+    assert (await orchestrator.record(run_id)).status == "succeeded"
+    error = await orchestrator.refused(run_id, "rewind", "rw-stale", node_run_id=work)
+    assert "superseded" in _conflict(error, "node_run_id")
+    other_run, other_work = await orchestrator.run_in("succeeded")
+    error = await orchestrator.refused(run_id, "rewind", "rw-other", node_run_id=other_work)
+    assert error.code is ErrorCode.NOT_FOUND
+    assert [d.field for d in error.details] == ["id"]
+    assert await orchestrator.superseded(other_run) == []
+    await orchestrator.assert_rebuilds(run_id)
+
+
+async def test_rewind_of_a_cancelled_run_runs_the_node_again(orchestrator: Orchestrator) -> None:
+    run_id, work = await orchestrator.run_in("cancelled")
+    rewound = await orchestrator.control(run_id, "rewind", "rw", node_run_id=work)
+    assert rewound.status == "running"
+    again = await orchestrator.node_run(run_id, "work")
+    assert again.id != work
+    assert (again.status, again.execution_index) == ("dispatched", 1)
+    await orchestrator.executed(run_id, again.id, "work", 1, output={"done": True})
+    await orchestrator.routed(run_id, "work", "work-end")
+    await orchestrator.routed(run_id, "end", end=True)
+    assert (await orchestrator.record(run_id)).status == "succeeded"
+    await orchestrator.assert_rebuilds(run_id)
+
+
+# -- idempotency by request id -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        ("running", "pause"),
+        ("running", "cancel"),
+        ("pausing", "resume"),
+        ("failed", "retry"),
+        ("failed", "skip"),
+        ("succeeded", "rewind"),
+    ],
+)
+async def test_a_repeated_request_returns_the_first_result_and_changes_nothing(
+    orchestrator: Orchestrator, status: str, action: str
+) -> None:
+    run_id, work = await orchestrator.run_in(status)
+    node = {"node_run_id": work} if action in NODE_ACTIONS else {}
+    first = await orchestrator.control(run_id, action, "once", **node)
+    events = await orchestrator.events(run_id)
+    launched = await orchestrator.executions(run_id)
+    notices = list(orchestrator.stops.notices)
+
+    second = await orchestrator.control(run_id, action, "once", **node)
+    assert second == first
+    assert await orchestrator.events(run_id) == events
+    assert await orchestrator.executions(run_id) == launched
+    assert orchestrator.stops.notices == notices
+    assert await orchestrator.record(run_id) == first
+    await orchestrator.assert_rebuilds(run_id)
+
+
+async def test_a_repeated_request_answers_the_run_as_the_first_left_it(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id, work = await orchestrator.run_in("running")
+    paused = await orchestrator.control(run_id, "pause", "p")
+    await orchestrator.executed(run_id, work, "work", 1, output={"done": True})
+    await orchestrator.routed(run_id, "work", "work-end")
+    assert (await orchestrator.record(run_id)).status == "paused"
+    replayed = await orchestrator.control(run_id, "pause", "p")
+    assert replayed == paused
+    assert replayed.status == "pausing"
+    assert (await orchestrator.record(run_id)).status == "paused"
+    assert [(c.action, c.status) for c in await orchestrator.controls(run_id)] == [
+        ("pause", "pausing"),
+        ("pause", "paused"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"action": "cancel"},
+        {"reason": "another reason"},
+    ],
+)
+async def test_a_request_id_reused_with_another_request_is_refused(
+    orchestrator: Orchestrator, changed: dict[str, Any]
+) -> None:
+    run_id, _ = await orchestrator.run_in("running")
+    first = await orchestrator.control(run_id, "pause", "key", reason="look")
+    request = {"action": "pause", "reason": "look", **changed}
+    action = request.pop("action")
+    error = await orchestrator.refused(run_id, action, "key", **request)
+    assert error.code is ErrorCode.IDEMPOTENCY_MISMATCH
+    assert [d.field for d in error.details] == ["header.Idempotency-Key"]
+    assert await orchestrator.record(run_id) == first
+    assert len(await orchestrator.controls(run_id)) == 1
+
+
+async def test_a_request_id_reused_on_another_run_is_refused(orchestrator: Orchestrator) -> None:
+    """Keys are scoped per operation (``run.control``), not per run: another run's path is
+    another request (docs/api.md, Idempotency)."""
+    run_id, _ = await orchestrator.run_in("running")
+    other_id, _ = await orchestrator.run_in("running")
+    await orchestrator.control(run_id, "pause", "key")
+    other = await orchestrator.record(other_id)
+    error = await orchestrator.refused(other_id, "pause", "key")
+    assert error.code is ErrorCode.IDEMPOTENCY_MISMATCH
+    assert await orchestrator.record(other_id) == other
+    assert await orchestrator.controls(other_id) == []
+
+
+async def test_a_node_request_id_reused_for_another_node_run_is_refused(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id, work = await orchestrator.run_in("succeeded")
+    first = await orchestrator.control(run_id, "rewind", "rw", node_run_id=work)
+    start = (await orchestrator.node_run(run_id, "start")).id
+    error = await orchestrator.refused(run_id, "rewind", "rw", node_run_id=start)
+    assert error.code is ErrorCode.IDEMPOTENCY_MISMATCH
+    skip = await orchestrator.refused(run_id, "skip", "rw", node_run_id=work, output={"x": 1})
+    assert skip.code is ErrorCode.IDEMPOTENCY_MISMATCH
+    assert await orchestrator.record(run_id) == first
+
+
+# -- the bus command form ----------------------------------------------------------------------
+
+
+def _command(request: ControlRun) -> Envelope:
+    """A ``run.control`` command as a program publishes it."""
+    return make_envelope(
+        MessageType.CONTROL_RUN,
+        request,
+        trace=Trace(correlation_id=request.request_id),
+        idempotency_key=f"control:{request.run_id}:{request.request_id}",
+        kind=MessageKind.COMMAND,
+        run_id=request.run_id,
+    )
+
+
+async def test_a_command_is_applied_like_a_request_and_one_it_cannot_take_is_a_contract_error(
+    orchestrator: Orchestrator,
+) -> None:
+    run_id, work = await orchestrator.run_in("failed")
+    retry = ControlRun(run_id=run_id, action="retry", request_id="cmd-retry", node_run_id=work)
+    await orchestrator.control_service.on_command(_command(retry))
+    await orchestrator.control_service.on_command(_command(retry))  # redelivered
+    assert [(c.action, c.request_id) for c in await orchestrator.controls(run_id)] == [
+        ("retry", "cmd-retry")
+    ]
+    assert (await orchestrator.record(run_id)).status == "running"
+
+    retry_again = ControlRun(run_id=run_id, action="retry", request_id="cmd-2", node_run_id=work)
+    with pytest.raises(ContractError) as refusal:  # dead-lettered by the consumer
+        await orchestrator.control_service.on_command(_command(retry_again))
+    assert _conflict(refusal.value.body, "action") == "not allowed while the run is running"
+    start = (await orchestrator.node_run(run_id, "start")).id
+    skip = ControlRun(run_id=run_id, action="skip", request_id="cmd-3", node_run_id=start)
+    with pytest.raises(ContractError) as refusal:
+        await orchestrator.control_service.on_command(_command(skip))
+    assert _conflict(refusal.value.body, "node_run_id").startswith(
+        "only a node run not yet dispatched"
+    )
+    assert len(await orchestrator.controls(run_id)) == 1
+    await orchestrator.assert_rebuilds(run_id)
