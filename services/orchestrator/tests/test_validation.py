@@ -346,6 +346,27 @@ def test_save_leaves_conditions_it_cannot_repair_to_validation() -> None:
     ]
 
 
+def test_errors_index_the_conditions_as_sent_when_the_repair_cannot_make_them_valid() -> None:
+    """A stale condition ahead of a duplicate: nothing is dropped, so the duplicate's error
+    names its index in the document that was sent (2), not in a pruned list (1)."""
+    chart = definition_of(
+        [
+            START,
+            decision(pred("gone", "g"), pred("yes", "1"), pred("yes", "2"), pred("no", "n")),
+            END,
+            END2,
+        ],
+        BRANCHES,
+    )
+    synced, warnings = sync_decision_conditions(chart)
+    assert synced.nodes[1] == chart.nodes[1]
+    assert not any("no longer exists" in w.reason for w in warnings)
+    assert [e.field for e in validate_flowchart(synced)] == [
+        "$.nodes[1].conditions[0].connector_id",  # the stale one, reported as it stands
+        "$.nodes[1].conditions[2].connector_id",
+    ]
+
+
 def test_a_synced_flowchart_is_left_alone() -> None:
     chart = definition_of([START, decision(pred("yes", "y"), pred("no", "n")), END, END2], BRANCHES)
     synced, warnings = sync_decision_conditions(chart)

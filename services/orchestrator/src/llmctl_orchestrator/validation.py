@@ -169,6 +169,10 @@ def sync_decision_conditions(
     of another node, two conditions for one connector) is left for :func:`validate_flowchart`
     to refuse, since no repair can tell what was meant.
 
+    A decision the repair cannot make valid is left exactly as written (stale conditions
+    included), so that the errors :func:`validate_flowchart` reports index the document that
+    was sent.
+
     Returns:
         The (possibly) repaired definition and its warnings: dropped conditions, connectors
         without a condition, free-text conditions that will be matched heuristically.
@@ -197,24 +201,22 @@ def _synced(
     outgoing: list[Connector],
     warnings: list[FieldError],
 ) -> DecisionNode:
-    kept = []
-    for j, cond in enumerate(node.conditions):
-        if cond.connector_id in connector_ids:
-            kept.append(cond)
-        else:
-            warnings.append(
-                FieldError(
-                    field=f"{field}.conditions[{j}].connector_id",
-                    reason=f"condition dropped: connector {cond.connector_id!r} no longer exists",
-                )
-            )
-    pruned = msgspec.structs.replace(node, conditions=kept)
-    result = validate_connector_conditions(pruned, outgoing)
+    kept = [cond for cond in node.conditions if cond.connector_id in connector_ids]
+    result = validate_connector_conditions(msgspec.structs.replace(node, conditions=kept), outgoing)
+    if not result.valid:
+        # left as written, so the errors validate_flowchart reports index what was sent
+        return node
+    warnings.extend(
+        FieldError(
+            field=f"{field}.conditions[{j}].connector_id",
+            reason=f"condition dropped: connector {cond.connector_id!r} no longer exists",
+        )
+        for j, cond in enumerate(node.conditions)
+        if cond.connector_id not in connector_ids
+    )
     warnings.extend(
         FieldError(field=f"{field}.conditions", reason=note) for note in result.warnings
     )
-    if not result.valid:
-        return pruned  # the errors are validate_flowchart's to report
     return msgspec.structs.replace(node, conditions=result.repaired_conditions)
 
 
