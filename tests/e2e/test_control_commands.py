@@ -5,7 +5,6 @@ operation the run cannot take is dead-lettered with the error the API answers.""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,27 +23,12 @@ from llmctl_contracts import (
 )
 from llmctl_contracts.commands import ExecuteNode
 from llmctl_contracts.rpc import ControlRun
+from llmctl_infra.test_flowcharts import chain, task
 from llmctl_libs.consumer import dead_letter_subject
 from llmctl_libs.messages import Trace, make_envelope
 
 if TYPE_CHECKING:
     from conftest import E2EStack
-
-
-def _chain(*tasks: dict[str, Any]) -> dict[str, Any]:
-    """start -> tasks... -> end."""
-    ids = ["start", *(t["id"] for t in tasks), "end"]
-    return {
-        "name": "chain",
-        "nodes": [{"type": "start", "id": "start"}, *tasks, {"type": "end", "id": "end"}],
-        "connectors": [
-            {"id": f"{a}-{b}", "source": a, "target": b} for a, b in itertools.pairwise(ids)
-        ],
-    }
-
-
-def _task(node_id: str, **kw: Any) -> dict[str, Any]:
-    return {"type": "task", "id": node_id, "prompt": f"do {node_id}", **kw}
 
 
 def _of(events: list[dict[str, Any]], type_name: str) -> list[dict[str, Any]]:
@@ -109,7 +93,7 @@ async def _failed_by_timeout(e2e: E2EStack) -> tuple[dict[str, Any], dict[str, A
     e2e.gate.open.clear()
     try:
         run = await e2e.start_run(
-            await e2e.create_flowchart(_chain(_task("work", timeout_seconds=2)))
+            await e2e.create_flowchart(chain(task("work", timeout_seconds=2)))
         )
         failed = await e2e.wait_terminal(run["id"])
     finally:
@@ -215,7 +199,7 @@ async def test_skip_command_ends_the_failed_node_skipped_and_the_run_continues(
 async def test_rewind_command_reruns_from_the_node_and_supersedes_what_followed(
     e2e: E2EStack,
 ) -> None:
-    run = await e2e.start_run(await e2e.create_flowchart(_chain(_task("draft"), _task("review"))))
+    run = await e2e.start_run(await e2e.create_flowchart(chain(task("draft"), task("review"))))
     done = await e2e.wait_terminal(run["id"])
     assert done["status"] == "succeeded"
     before = {n["node_id"]: n for n in await e2e.node_runs(run["id"])}
@@ -275,7 +259,7 @@ async def test_rewind_command_reruns_from_the_node_and_supersedes_what_followed(
 async def test_node_commands_the_run_cannot_take_are_dead_lettered_with_the_api_error(
     e2e: E2EStack,
 ) -> None:
-    run = await e2e.start_run(await e2e.create_flowchart(_chain(_task("work"))))
+    run = await e2e.start_run(await e2e.create_flowchart(chain(task("work"))))
     done = await e2e.wait_terminal(run["id"])
     assert done["status"] == "succeeded"
     [work] = [n for n in await e2e.node_runs(run["id"]) if n["node_id"] == "work"]

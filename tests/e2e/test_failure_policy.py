@@ -4,7 +4,6 @@ the orchestrator's), fail-fast stopping siblings, and node retry / skip / rewind
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 from collections import Counter
 from datetime import datetime
@@ -15,28 +14,12 @@ from nats.js.api import DeliverPolicy
 
 from llmctl_contracts import MessageKind, MessageType, encode, subjects
 from llmctl_contracts.rpc import ControlRun
+from llmctl_infra.test_flowcharts import chain, task
 from llmctl_libs.consumer import dead_letter_subject
 from llmctl_libs.messages import Trace, make_envelope
 
 if TYPE_CHECKING:
     from conftest import E2EStack
-
-
-def _chain(*tasks: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """start -> tasks... -> end."""
-    ids = ["start", *(t["id"] for t in tasks), "end"]
-    return {
-        "name": "chain",
-        "nodes": [{"type": "start", "id": "start"}, *tasks, {"type": "end", "id": "end"}],
-        "connectors": [
-            {"id": f"{a}-{b}", "source": a, "target": b} for a, b in itertools.pairwise(ids)
-        ],
-        **extra,
-    }
-
-
-def _task(node_id: str, **kw: Any) -> dict[str, Any]:
-    return {"type": "task", "id": node_id, "prompt": f"do {node_id}", **kw}
 
 
 def _at(event: dict[str, Any]) -> datetime:
@@ -50,7 +33,7 @@ def _of(events: list[dict[str, Any]], type_name: str) -> list[dict[str, Any]]:
 async def test_timed_out_attempt_is_retried_after_its_backoff(e2e_private: E2EStack) -> None:
     """The executor times attempt 1 out; attempt 2 is dispatched no sooner than the backoff."""
     e2e = e2e_private
-    flowchart = _chain(_task("slow", timeout_seconds=2, max_attempts=3, retry_backoff_ms=600))
+    flowchart = chain(task("slow", timeout_seconds=2, max_attempts=3, retry_backoff_ms=600))
     e2e.gate.open.clear()
     run = await e2e.start_run(await e2e.create_flowchart(flowchart))
     await e2e.follow(
@@ -79,7 +62,7 @@ async def test_silent_worker_is_timed_out_by_the_orchestrator_then_retried_by_re
     """The executor dies holding the only attempt: the orchestrator fails it after its timeout
     (plus grace) and the run fails; a node retry request then finishes the run."""
     e2e = e2e_private
-    flowchart = _chain(_task("work", timeout_seconds=2))
+    flowchart = chain(task("work", timeout_seconds=2))
     e2e.gate.open.clear()
     run = await e2e.start_run(await e2e.create_flowchart(flowchart))
     await asyncio.wait_for(e2e.gate.arrived.wait(), 60)
@@ -119,7 +102,7 @@ def _fan_out_with_failing_branch() -> dict[str, Any]:
         "name": "fail-fast",
         "nodes": [
             {"type": "start", "id": "start"},
-            _task("slow"),
+            task("slow"),
             {"type": "rag", "id": "remember"},
             {"type": "end", "id": "end"},
         ],
@@ -172,7 +155,7 @@ async def test_failure_stops_siblings_and_skip_continues_the_run(e2e: E2EStack) 
 
 
 async def test_rewind_reruns_from_a_node_and_marks_superseded_history(e2e: E2EStack) -> None:
-    flowchart = _chain(_task("draft"), _task("review"))
+    flowchart = chain(task("draft"), task("review"))
     run = await e2e.start_run(await e2e.create_flowchart(flowchart))
     assert (await e2e.wait_terminal(run["id"]))["status"] == "succeeded"
     before = {n["node_id"]: n for n in await e2e.node_runs(run["id"])}
@@ -248,7 +231,7 @@ async def test_control_as_bus_commands(e2e: E2EStack) -> None:
     )
     e2e.gate.open.clear()
     try:
-        run = await e2e.start_run(await e2e.create_flowchart(_chain(_task("held"))))
+        run = await e2e.start_run(await e2e.create_flowchart(chain(task("held"))))
         await e2e.follow(run["id"], until=lambda f: f["event_type"] == "node.dispatched")
         await _publish_control(e2e, ControlRun(run_id=run["id"], action="pause", request_id="p1"))
         await e2e.follow(run["id"], until=lambda f: f["event_type"] == "run.controlled")

@@ -8,12 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from llmctl_infra.test_flowcharts import edges
+
 if TYPE_CHECKING:
     from conftest import E2EStack
-
-
-def _edges(*triples: tuple[str, str, str]) -> list[dict[str, str]]:
-    return [{"id": c, "source": s, "target": t} for c, s, t in triples]
 
 
 def _eq(connector_id: str, value: str) -> dict[str, Any]:
@@ -34,7 +32,7 @@ def _review(
             {"type": "decision", "id": "d", "conditions": list(conditions)},
             *({"type": "end", "id": f"end-{b}"} for b in branches),
         ],
-        "connectors": _edges(("sd", "start", "d"), *((b, "d", f"end-{b}") for b in branches)),
+        "connectors": edges(("sd", "start", "d"), *((b, "d", f"end-{b}") for b in branches)),
     }
 
 
@@ -136,7 +134,7 @@ async def test_next_nodes_dry_run(e2e: E2EStack) -> None:
     """Dry-run routing answers what the router would record, and a decision that would fail
     gets the error the run would get; nothing is persisted."""
     node = {"type": "decision", "id": "d", "conditions": [_eq("yes", "ok"), _eq("no", "bad")]}
-    outgoing = _edges(("yes", "d", "end-yes"), ("no", "d", "end-no"))
+    outgoing = edges(("yes", "d", "end-yes"), ("no", "d", "end-no"))
     routed = _data(
         await e2e.http.post(
             "/api/v1/routing/next-nodes",

@@ -7,23 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from llmctl_infra.test_flowcharts import ALWAYS, decision, edges
+
 if TYPE_CHECKING:
     from conftest import E2EStack
-
-ALWAYS = {"op": "exists", "path": "run.id"}
-
-
-def _decision(node_id: str, *conditions: tuple[str, dict[str, Any]], **kw: Any) -> dict[str, Any]:
-    return {
-        "type": "decision",
-        "id": node_id,
-        "conditions": [{"connector_id": c, "predicate": p} for c, p in conditions],
-        **kw,
-    }
-
-
-def _edges(*triples: tuple[str, str, str], kind: str = "solid") -> list[dict[str, str]]:
-    return [{"id": c, "source": s, "target": t, "kind": kind} for c, s, t in triples]
 
 
 async def _finish(e2e: E2EStack, flowchart: dict[str, Any], **run_input: Any) -> dict[str, Any]:
@@ -50,13 +37,13 @@ def _dotted_chart() -> dict[str, Any]:
         "name": "dotted",
         "nodes": [
             {"type": "start", "id": "start"},
-            _decision("a", ("a-check", ALWAYS), fan_in={"mode": "any"}),
-            _decision(
+            decision("a", ("a-check", ALWAYS), fan_in={"mode": "any"}),
+            decision(
                 "check",
                 ("again", {"op": "lt", "path": index, "value": 1}),
                 ("done", {"op": "gte", "path": index, "value": 1}),
             ),
-            _decision(
+            decision(
                 "b",
                 ("b-c", {"op": "exists", "path": "dotted_upstream_nodes.a.output.topic"}),
                 ("b-never", {"op": "eq", "path": "run.input.topic", "value": "never"}),
@@ -65,7 +52,7 @@ def _dotted_chart() -> dict[str, Any]:
             {"type": "end", "id": "c"},
         ],
         "connectors": [
-            *_edges(
+            *edges(
                 ("in", "start", "a"),
                 ("a-check", "a", "check"),
                 ("again", "check", "a"),
@@ -73,7 +60,7 @@ def _dotted_chart() -> dict[str, Any]:
                 ("b-c", "b", "c"),
                 ("b-never", "b", "never"),
             ),
-            *_edges(("a-b", "a", "b"), ("a-c", "a", "c"), ("never-c", "never", "c"), kind="dotted"),
+            *edges(("a-b", "a", "b"), ("a-c", "a", "c"), ("never-c", "never", "c"), kind="dotted"),
         ],
         "limits": {"max_node_executions": 20},
     }
@@ -139,7 +126,7 @@ def _triage(text: str, **no_match: Any) -> dict[str, Any]:
             {"type": "end", "id": "escalate"},
             {"type": "end", "id": "routine"},
         ],
-        "connectors": _edges(
+        "connectors": edges(
             ("in", "start", "triage"),
             ("to-escalate", "triage", "escalate"),
             ("to-routine", "triage", "routine"),
@@ -199,7 +186,7 @@ async def test_condition_that_cannot_be_evaluated_fails_the_run(e2e: E2EStack) -
         "name": "bad-condition",
         "nodes": [
             {"type": "start", "id": "start"},
-            _decision(
+            decision(
                 "check",
                 ("to-small", {"op": "eq", "path": "run.input.kind", "value": "small"}),
                 ("to-big", {"op": "gt", "path": "run.input.x", "value": 5}),
@@ -207,7 +194,7 @@ async def test_condition_that_cannot_be_evaluated_fails_the_run(e2e: E2EStack) -
             {"type": "end", "id": "small"},
             {"type": "end", "id": "big"},
         ],
-        "connectors": _edges(
+        "connectors": edges(
             ("in", "start", "check"), ("to-small", "check", "small"), ("to-big", "check", "big")
         ),
     }

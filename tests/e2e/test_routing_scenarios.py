@@ -6,27 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from llmctl_infra.test_flowcharts import ALWAYS, decision, edges, task
+
 if TYPE_CHECKING:
     from conftest import E2EStack
-
-ALWAYS = {"op": "exists", "path": "run.id"}
-
-
-def _decision(node_id: str, *conditions: tuple[str, dict[str, Any]], **kw: Any) -> dict[str, Any]:
-    return {
-        "type": "decision",
-        "id": node_id,
-        "conditions": [{"connector_id": c, "predicate": p} for c, p in conditions],
-        **kw,
-    }
-
-
-def _task(node_id: str, **kw: Any) -> dict[str, Any]:
-    return {"type": "task", "id": node_id, "prompt": f"do {node_id}", **kw}
-
-
-def _edges(*triples: tuple[str, str, str]) -> list[dict[str, str]]:
-    return [{"id": c, "source": s, "target": t} for c, s, t in triples]
 
 
 def _join(policy: dict[str, Any]) -> dict[str, Any]:
@@ -35,12 +18,12 @@ def _join(policy: dict[str, Any]) -> dict[str, Any]:
         "name": f"join-{policy['mode']}",
         "nodes": [
             {"type": "start", "id": "start"},
-            _decision("a", ("aj", ALWAYS)),
-            _decision("b", ("bj", ALWAYS)),
-            _decision("c", ("cj", ALWAYS)),
-            _task("j", fan_in=policy),
+            decision("a", ("aj", ALWAYS)),
+            decision("b", ("bj", ALWAYS)),
+            decision("c", ("cj", ALWAYS)),
+            task("j", fan_in=policy),
         ],
-        "connectors": _edges(
+        "connectors": edges(
             ("sa", "start", "a"),
             ("sb", "start", "b"),
             ("sc", "start", "c"),
@@ -99,7 +82,7 @@ def _router(no_match: dict[str, Any]) -> dict[str, Any]:
         "name": "router",
         "nodes": [
             {"type": "start", "id": "start"},
-            _decision(
+            decision(
                 "route",
                 ("to-red", {"op": "eq", "path": color, "value": "red"}),
                 ("to-big", {"op": "gte", "path": "latest_upstream.output.size", "value": 3}),
@@ -107,12 +90,12 @@ def _router(no_match: dict[str, Any]) -> dict[str, Any]:
                 ("to-other", {"op": "eq", "path": color, "value": "never"}),
                 **no_match,
             ),
-            _task("red"),
-            _task("big"),
-            _task("blue"),
-            _task("other"),
+            task("red"),
+            task("big"),
+            task("blue"),
+            task("other"),
         ],
-        "connectors": _edges(
+        "connectors": edges(
             ("in", "start", "route"),
             ("to-red", "route", "red"),
             ("to-big", "route", "big"),
@@ -171,10 +154,10 @@ async def test_terminate_run_ends_the_run_and_cancels_work_in_flight(e2e: E2ESta
         "name": "terminate",
         "nodes": [
             {"type": "start", "id": "start"},
-            _task("slow"),
+            task("slow"),
             {"type": "end", "id": "end", "fan_in": {"mode": "any"}},
         ],
-        "connectors": _edges(("s-end", "start", "end"), ("s-slow", "start", "slow")),
+        "connectors": edges(("s-end", "start", "end"), ("s-slow", "start", "slow")),
     }
     e2e.gate.open.clear()
     try:
@@ -195,15 +178,15 @@ async def test_loop_runs_until_its_exit_condition(e2e: E2EStack) -> None:
         "name": "loop",
         "nodes": [
             {"type": "start", "id": "start"},
-            _decision("body", ("to-check", ALWAYS), fan_in={"mode": "any"}),
-            _decision(
+            decision("body", ("to-check", ALWAYS), fan_in={"mode": "any"}),
+            decision(
                 "check",
                 ("again", {"op": "lt", "path": index, "value": 3}),
                 ("done", {"op": "gte", "path": index, "value": 3}),
             ),
             {"type": "end", "id": "end"},
         ],
-        "connectors": _edges(
+        "connectors": edges(
             ("in", "start", "body"),
             ("to-check", "body", "check"),
             ("again", "check", "body"),

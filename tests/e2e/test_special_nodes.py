@@ -6,12 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from llmctl_infra.test_flowcharts import edges
+
 if TYPE_CHECKING:
     from conftest import E2EStack
-
-
-def _edges(*triples: tuple[str, str, str]) -> list[dict[str, str]]:
-    return [{"id": c, "source": s, "target": t} for c, s, t in triples]
 
 
 def _by_node(node_runs: list[dict[str, Any]], node_id: str) -> list[dict[str, Any]]:
@@ -51,7 +49,7 @@ async def test_milestone_loop_exit_terminates_the_run(e2e: E2EStack) -> None:
                 },
             },
         ],
-        "connectors": _edges(
+        "connectors": edges(
             ("in", "start", "note"), ("n-g", "note", "gate"), ("again", "gate", "note")
         ),
         "limits": {"max_node_executions": 20},
@@ -101,7 +99,7 @@ async def test_plan_conflict_falls_back_with_a_warning(e2e: E2EStack) -> None:
             },
             {"type": "end", "id": "end"},
         ],
-        "connectors": _edges(("s-p", "start", "plan"), ("p-e", "plan", "end")),
+        "connectors": edges(("s-p", "start", "plan"), ("p-e", "plan", "end")),
     }
     run = await _finish(e2e, flowchart)
     assert run["status"] == "succeeded"
@@ -136,7 +134,7 @@ async def test_disabled_fallback_fails_the_run_with_the_tool_error(e2e: E2EStack
             },
             {"type": "end", "id": "end"},
         ],
-        "connectors": _edges(("s-f", "start", "finish"), ("f-e", "finish", "end")),
+        "connectors": edges(("s-f", "start", "finish"), ("f-e", "finish", "end")),
     }
     run = await _finish(e2e, flowchart)
     assert run["status"] == "failed"
@@ -155,7 +153,7 @@ async def test_bad_special_node_config_is_refused_at_save(e2e: E2EStack) -> None
                 {"type": "start", "id": "start"},
                 {"type": "memory", "id": "m", "config": {"limit": 500}},
             ],
-            "connectors": _edges(("s-m", "start", "m")),
+            "connectors": edges(("s-m", "start", "m")),
         },
     )
     assert response.status_code == 422, response.text
