@@ -234,6 +234,14 @@ class E2EStack:
                 assert content["detail"]["messages"], node_run_id
                 assert content["detail"]["model"], node_run_id
 
+    async def finish(self, flowchart: dict[str, Any], **run_input: Any) -> dict[str, Any]:
+        """Create ``flowchart``, run it with ``run_input`` to its end, check that its
+        projections rebuild from its events, and return the finished run."""
+        run = await self.start_run(await self.create_flowchart(flowchart), **run_input)
+        finished = await self.wait_terminal(run["id"])
+        await self.assert_rebuilds(run["id"])
+        return finished
+
     async def wait_terminal(self, run_id: str, timeout: float = 120.0) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             while True:

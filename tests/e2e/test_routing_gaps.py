@@ -7,23 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from llmctl_infra.test_flowcharts import ALWAYS, decision, edges
+from llmctl_infra.test_flowcharts import ALWAYS, decision, edges, runs_of
 
 if TYPE_CHECKING:
     from conftest import E2EStack
-
-
-async def _finish(e2e: E2EStack, flowchart: dict[str, Any], **run_input: Any) -> dict[str, Any]:
-    run = await e2e.start_run(await e2e.create_flowchart(flowchart), **run_input)
-    finished = await e2e.wait_terminal(run["id"])
-    await e2e.assert_rebuilds(run["id"])
-    return finished
-
-
-def _runs_of(node_runs: list[dict[str, Any]], node_id: str) -> list[dict[str, Any]]:
-    return sorted(
-        (n for n in node_runs if n["node_id"] == node_id), key=lambda n: n["execution_index"]
-    )
 
 
 def _dotted_chart() -> dict[str, Any]:
@@ -69,16 +56,16 @@ def _dotted_chart() -> dict[str, Any]:
 async def test_dotted_connectors_feed_the_latest_output_without_triggering(
     e2e: E2EStack,
 ) -> None:
-    run = await _finish(e2e, _dotted_chart(), topic="dotted")
+    run = await e2e.finish(_dotted_chart(), topic="dotted")
     assert (run["status"], run["outcome"]["reason"]) == ("succeeded", "terminated")
     node_runs = await e2e.node_runs(run["id"])
     assert Counter(n["node_id"] for n in node_runs) == Counter(
         {"start": 1, "a": 2, "check": 2, "b": 1, "c": 1}
     )
-    first_a, latest_a = _runs_of(node_runs, "a")
-    [_, last_check] = _runs_of(node_runs, "check")
-    [b] = _runs_of(node_runs, "b")
-    [c] = _runs_of(node_runs, "c")
+    first_a, latest_a = runs_of(node_runs, "a")
+    [_, last_check] = runs_of(node_runs, "check")
+    [b] = runs_of(node_runs, "b")
+    [c] = runs_of(node_runs, "c")
 
     # b holds a's latest output (a ran twice before b), keyed by the source node
     assert b["input_context"]["dotted_upstream_nodes"] == {
@@ -138,11 +125,11 @@ TICKET = {"message": "the customer sounds urgent about billing", "tier": "silver
 
 
 async def test_free_text_condition_matches_through_the_marked_heuristic(e2e: E2EStack) -> None:
-    run = await _finish(e2e, _triage("sounds urgent"), **TICKET)
+    run = await e2e.finish(_triage("sounds urgent"), **TICKET)
     assert (run["status"], run["outcome"]["reason"]) == ("succeeded", "terminated")
     node_runs = await e2e.node_runs(run["id"])
     assert {n["node_id"] for n in node_runs} == {"start", "triage", "escalate"}
-    [triage] = _runs_of(node_runs, "triage")
+    [triage] = runs_of(node_runs, "triage")
     assert triage["status"] == "succeeded_with_warning"
     routing = triage["routing_state"]
     assert (routing["fallback_used"], routing["no_match"]) == (True, False)
@@ -162,11 +149,11 @@ async def test_free_text_condition_matches_through_the_marked_heuristic(e2e: E2E
 
 async def test_free_text_condition_without_a_match_takes_the_fallback(e2e: E2EStack) -> None:
     policy = {"no_match_policy": "fallback", "fallback_connector_id": "to-routine"}
-    run = await _finish(e2e, _triage("needs a manager", **policy), **TICKET)
+    run = await e2e.finish(_triage("needs a manager", **policy), **TICKET)
     assert (run["status"], run["outcome"]["reason"]) == ("succeeded", "terminated")
     node_runs = await e2e.node_runs(run["id"])
     assert {n["node_id"] for n in node_runs} == {"start", "triage", "routine"}
-    [triage] = _runs_of(node_runs, "triage")
+    [triage] = runs_of(node_runs, "triage")
     assert triage["status"] == "succeeded_with_warning"
     routing = triage["routing_state"]
     assert (routing["no_match"], routing["fallback_used"]) == (True, True)
@@ -198,14 +185,14 @@ async def test_condition_that_cannot_be_evaluated_fails_the_run(e2e: E2EStack) -
             ("in", "start", "check"), ("to-small", "check", "small"), ("to-big", "check", "big")
         ),
     }
-    run = await _finish(e2e, flowchart, kind="small", x="abc")
+    run = await e2e.finish(flowchart, kind="small", x="abc")
     assert run["status"] == "failed"
     assert run["error"]["code"] == "validation_failed"
     assert "to-big" in run["error"]["message"]
     assert [d["field"] for d in run["error"]["details"]] == ["conditions[to-big]"]
     node_runs = await e2e.node_runs(run["id"])
     assert {n["node_id"] for n in node_runs} == {"start", "check"}
-    [check] = _runs_of(node_runs, "check")
+    [check] = runs_of(node_runs, "check")
     assert check["routing_state"]["matched_connector_ids"] == []
     assert (check["status"], check["error"]) == ("failed", run["error"])  # the node fails too
 

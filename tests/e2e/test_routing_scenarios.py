@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from llmctl_infra.test_flowcharts import ALWAYS, decision, edges, task
+from llmctl_infra.test_flowcharts import ALWAYS, decision, edges, runs_of, task
 
 if TYPE_CHECKING:
     from conftest import E2EStack
@@ -34,40 +34,27 @@ def _join(policy: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _finish(e2e: E2EStack, flowchart: dict[str, Any], **run_input: Any) -> dict[str, Any]:
-    run = await e2e.start_run(await e2e.create_flowchart(flowchart), **run_input)
-    finished = await e2e.wait_terminal(run["id"])
-    await e2e.assert_rebuilds(run["id"])
-    return finished
-
-
-def _runs_of(node_runs: list[dict[str, Any]], node_id: str) -> list[dict[str, Any]]:
-    return sorted(
-        (n for n in node_runs if n["node_id"] == node_id), key=lambda n: n["execution_index"]
-    )
-
-
 async def test_fan_in_any_activates_once_per_token(e2e: E2EStack) -> None:
-    run = await _finish(e2e, _join({"mode": "any"}))
+    run = await e2e.finish(_join({"mode": "any"}))
     assert (run["status"], run["outcome"]["reason"]) == ("succeeded", "quiescent")
-    joins = _runs_of(await e2e.node_runs(run["id"]), "j")
+    joins = runs_of(await e2e.node_runs(run["id"]), "j")
     assert [j["execution_index"] for j in joins] == [0, 1, 2]
     sources = [[u["node_id"] for u in j["input_context"]["upstream_nodes"]] for j in joins]
     assert sorted(s for [s] in sources) == ["a", "b", "c"]  # one token each
 
 
 async def test_fan_in_all_joins_every_parent_once(e2e: E2EStack) -> None:
-    run = await _finish(e2e, _join({"mode": "all"}))
-    [join] = _runs_of(await e2e.node_runs(run["id"]), "j")
+    run = await e2e.finish(_join({"mode": "all"}))
+    [join] = runs_of(await e2e.node_runs(run["id"]), "j")
     upstream = join["input_context"]["upstream_nodes"]
     assert sorted(u["node_id"] for u in upstream) == ["a", "b", "c"]
     assert run["outcome"]["unconsumed_tokens"] == []
 
 
 async def test_fan_in_custom_n_leaves_the_latest_token_unconsumed(e2e: E2EStack) -> None:
-    run = await _finish(e2e, _join({"mode": "custom", "count": 2}))
+    run = await e2e.finish(_join({"mode": "custom", "count": 2}))
     node_runs = await e2e.node_runs(run["id"])
-    [join] = _runs_of(node_runs, "j")
+    [join] = runs_of(node_runs, "j")
     consumed = {u["node_id"] for u in join["input_context"]["upstream_nodes"]}
     [left] = run["outcome"]["unconsumed_tokens"]
     assert left["target_node_id"] == "j"
@@ -106,13 +93,13 @@ def _router(no_match: dict[str, Any]) -> dict[str, Any]:
 
 
 def _routing(node_runs: list[dict[str, Any]]) -> dict[str, Any]:
-    [route] = _runs_of(node_runs, "route")
+    [route] = runs_of(node_runs, "route")
     state: dict[str, Any] = route["routing_state"]
     return state
 
 
 async def test_decision_fires_every_matching_connector(e2e: E2EStack) -> None:
-    run = await _finish(e2e, _router({}), color="red", size=5)
+    run = await e2e.finish(_router({}), color="red", size=5)
     assert run["status"] == "succeeded"
     node_runs = await e2e.node_runs(run["id"])
     assert Counter(n["node_id"] for n in node_runs) == Counter(
@@ -126,7 +113,7 @@ async def test_decision_fires_every_matching_connector(e2e: E2EStack) -> None:
 
 async def test_no_match_takes_the_fallback_connector(e2e: E2EStack) -> None:
     policy = {"no_match_policy": "fallback", "fallback_connector_id": "to-other"}
-    run = await _finish(e2e, _router(policy), color="green", size=1)
+    run = await e2e.finish(_router(policy), color="green", size=1)
     assert run["status"] == "succeeded"
     node_runs = await e2e.node_runs(run["id"])
     assert {n["node_id"] for n in node_runs} == {"start", "route", "other"}
@@ -135,12 +122,12 @@ async def test_no_match_takes_the_fallback_connector(e2e: E2EStack) -> None:
 
 
 async def test_no_match_without_fallback_fails_the_run(e2e: E2EStack) -> None:
-    run = await _finish(e2e, _router({}), color="green", size=1)
+    run = await e2e.finish(_router({}), color="green", size=1)
     assert run["status"] == "failed"
     node_runs = await e2e.node_runs(run["id"])
     assert {n["node_id"] for n in node_runs} == {"start", "route"}
     assert _routing(node_runs)["no_match"] is True
-    [route] = _runs_of(node_runs, "route")
+    [route] = runs_of(node_runs, "route")
     assert (route["status"], route["error"]["code"]) == ("failed", "conflict")
     events = await e2e.events(run["id"])
     [node_failed] = [e for e in events if e["type"] == "node.failed"]
@@ -161,12 +148,12 @@ async def test_terminate_run_ends_the_run_and_cancels_work_in_flight(e2e: E2ESta
     }
     e2e.gate.open.clear()
     try:
-        run = await _finish(e2e, flowchart)
+        run = await e2e.finish(flowchart)
     finally:
         e2e.gate.open.set()
     assert (run["status"], run["outcome"]["reason"]) == ("succeeded", "terminated")
     node_runs = await e2e.node_runs(run["id"])
-    [slow] = _runs_of(node_runs, "slow")
+    [slow] = runs_of(node_runs, "slow")
     assert slow["status"] == "cancelled"
     [succeeded] = [e for e in await e2e.events(run["id"]) if e["type"] == "run.succeeded"]
     assert succeeded["payload"]["cancelled_node_run_ids"] == [slow["id"]]
@@ -194,9 +181,9 @@ async def test_loop_runs_until_its_exit_condition(e2e: E2EStack) -> None:
         ),
         "limits": {"max_node_executions": 20},
     }
-    run = await _finish(e2e, flowchart)
+    run = await e2e.finish(flowchart)
     assert (run["status"], run["outcome"]["reason"]) == ("succeeded", "terminated")
     node_runs = await e2e.node_runs(run["id"])
-    assert [n["execution_index"] for n in _runs_of(node_runs, "body")] == [0, 1, 2, 3]
-    assert [n["execution_index"] for n in _runs_of(node_runs, "check")] == [0, 1, 2, 3]
+    assert [n["execution_index"] for n in runs_of(node_runs, "body")] == [0, 1, 2, 3]
+    assert [n["execution_index"] for n in runs_of(node_runs, "check")] == [0, 1, 2, 3]
     assert run["node_executions"] == 10  # start + 4 x (body, check) + end

@@ -4,25 +4,12 @@ disabled fallback fails the run."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from llmctl_infra.test_flowcharts import edges
+from llmctl_infra.test_flowcharts import edges, runs_of
 
 if TYPE_CHECKING:
     from conftest import E2EStack
-
-
-def _by_node(node_runs: list[dict[str, Any]], node_id: str) -> list[dict[str, Any]]:
-    return sorted(
-        (n for n in node_runs if n["node_id"] == node_id), key=lambda n: n["execution_index"]
-    )
-
-
-async def _finish(e2e: E2EStack, flowchart: dict[str, Any]) -> dict[str, Any]:
-    run = await e2e.start_run(await e2e.create_flowchart(flowchart))
-    finished = await e2e.wait_terminal(run["id"])
-    await e2e.assert_rebuilds(run["id"])
-    return finished
 
 
 async def test_milestone_loop_exit_terminates_the_run(e2e: E2EStack) -> None:
@@ -54,10 +41,10 @@ async def test_milestone_loop_exit_terminates_the_run(e2e: E2EStack) -> None:
         ),
         "limits": {"max_node_executions": 20},
     }
-    run = await _finish(e2e, flowchart)
+    run = await e2e.finish(flowchart)
     assert (run["status"], run["outcome"]["reason"]) == ("succeeded", "terminated")
     node_runs = await e2e.node_runs(run["id"])
-    gates = _by_node(node_runs, "gate")
+    gates = runs_of(node_runs, "gate")
     assert [g["output"]["terminate_run"] for g in gates] == [False, False, True]
     assert [g["output"]["checkpoint"] for g in gates] == [False, True, False]
     assert gates[-1]["routing_state"]["terminate_run"] is True
@@ -68,7 +55,7 @@ async def test_milestone_loop_exit_terminates_the_run(e2e: E2EStack) -> None:
         "iterating",
         1,  # created once, later runs had nothing new to write
     )
-    notes = _by_node(node_runs, "note")
+    notes = runs_of(node_runs, "note")
     assert [n["output"]["memories"][0]["content"] for n in notes] == ["0", "1", "2"]
     assert {n["status"] for n in notes + gates} == {"succeeded"}
     # each node run's final domain state is its artifact
@@ -101,9 +88,9 @@ async def test_plan_conflict_falls_back_with_a_warning(e2e: E2EStack) -> None:
         ],
         "connectors": edges(("s-p", "start", "plan"), ("p-e", "plan", "end")),
     }
-    run = await _finish(e2e, flowchart)
+    run = await e2e.finish(flowchart)
     assert run["status"] == "succeeded"
-    [plan] = _by_node(await e2e.node_runs(run["id"]), "plan")
+    [plan] = runs_of(await e2e.node_runs(run["id"]), "plan")
     assert plan["status"] == "succeeded_with_warning"
     assert plan["output"]["fallback_used"] is True
     assert "Ghost" in plan["output"]["fallback_reason"]
@@ -136,9 +123,9 @@ async def test_disabled_fallback_fails_the_run_with_the_tool_error(e2e: E2EStack
         ],
         "connectors": edges(("s-f", "start", "finish"), ("f-e", "finish", "end")),
     }
-    run = await _finish(e2e, flowchart)
+    run = await e2e.finish(flowchart)
     assert run["status"] == "failed"
-    [finish] = _by_node(await e2e.node_runs(run["id"]), "finish")
+    [finish] = runs_of(await e2e.node_runs(run["id"]), "finish")
     assert finish["status"] == "failed"
     assert finish["error"]["code"] == "not_found"
     assert "never-created" in finish["error"]["message"]

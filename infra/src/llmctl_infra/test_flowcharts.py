@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-__all__ = ["ALWAYS", "chain", "decision", "edges", "task"]
+__all__ = ["ALWAYS", "chain", "decision", "edges", "runs_of", "task"]
 
 ALWAYS: dict[str, Any] = {"op": "exists", "path": "run.id"}
 """A predicate that holds for every run: a decision with it is a pass-through."""
@@ -48,3 +48,10 @@ def chain(*nodes: dict[str, Any], **settings: Any) -> dict[str, Any]:
         ],
         **settings,
     }
+
+
+def runs_of(node_runs: list[dict[str, Any]], node_id: str) -> list[dict[str, Any]]:
+    """The node runs (API records) of ``node_id``, in ``execution_index`` order."""
+    return sorted(
+        (n for n in node_runs if n["node_id"] == node_id), key=lambda n: n["execution_index"]
+    )
