@@ -44,7 +44,7 @@ from llmctl_contracts.events import (
     RunSucceeded,
 )
 from llmctl_contracts.flowchart import DecisionNode, EndNode, Node, StartNode
-from llmctl_contracts.rpc import GetById, RunRecord, StartRun
+from llmctl_contracts.rpc import RunRecord, StartRun
 from llmctl_contracts.statuses import TERMINAL_RUN_STATUSES
 from llmctl_libs.bus import Bus
 from llmctl_libs.ids import deterministic_id, new_id
@@ -174,8 +174,8 @@ class RunCoordinator:
                     replayed = str(prior["run_id"])
             if replayed is None:
                 # one pooled connection throughout (see REQUEST_CONCURRENCY in app.py)
-                record = await self._flowcharts.get(GetById(id=request.flowchart_id), conn)
-                graph = await self._flowcharts.graph(record.id, record.version, conn)
+                flowchart_id = request.flowchart_id
+                version, graph = await self._flowcharts.latest_graph(flowchart_id, conn)
                 correlation_id = request.correlation_id or request.request_id or run_id
                 trace = Trace(correlation_id=correlation_id, request_id=request.request_id)
                 state = RunState()
@@ -183,8 +183,8 @@ class RunCoordinator:
                     insert(runs)
                     .values(
                         id=run_id,
-                        flowchart_id=record.id,
-                        flowchart_version=record.version,
+                        flowchart_id=flowchart_id,
+                        flowchart_version=version,
                         status=RunStatus.RUNNING.value,
                         input=request.input,
                         state=msgspec.msgpack.encode(state),
@@ -201,13 +201,13 @@ class RunCoordinator:
                     writer.emit(
                         MessageType.RUN_CREATED,
                         RunCreated(
-                            flowchart_id=record.id,
-                            flowchart_version=record.version,
+                            flowchart_id=flowchart_id,
+                            flowchart_version=version,
                             input=request.input,
                         ),
                     )
                     writer.emit(MessageType.RUN_STARTED, RunStarted(start_node_id=graph.start.id))
-                    meta = self._run_meta(run_id, record.id, record.version, request.input)
+                    meta = self._run_meta(run_id, flowchart_id, version, request.input)
                     await self.queue(writer, graph, start_activation(state, graph), meta)
                     pending = await writer.flush()
                     created = await run_record_in(conn, run_id)

@@ -254,6 +254,23 @@ class FlowchartRepository:
             created_at=row.created_at.isoformat(),
         )
 
+    async def latest_graph(
+        self, flowchart_id: str, conn: AsyncConnection
+    ) -> tuple[int, FlowchartGraph]:
+        """The latest version of the flowchart and its graph (not found once deleted): what a
+        new run pins. Reads only the version number; the definition comes from the graph
+        cache (versions are immutable)."""
+        version = (
+            await conn.execute(
+                sa.select(flowcharts.c.latest_version).where(
+                    flowcharts.c.id == flowchart_id, flowcharts.c.deleted_at.is_(None)
+                )
+            )
+        ).scalar_one_or_none()
+        if version is None:
+            raise not_found("flowchart", flowchart_id)
+        return version, await self.graph(flowchart_id, version, conn)
+
     async def graph(self, flowchart_id: str, version: int, conn: AsyncConnection) -> FlowchartGraph:
         """The indexed graph of one pinned version (cached, least recently used dropped first;
         versions are immutable and outlive a deleted flowchart). A cache miss reads on
