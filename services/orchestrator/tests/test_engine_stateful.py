@@ -233,7 +233,18 @@ class Steps:
             NodeRouted(node_run_id=nr, node_id=report.node_id, routing_state=routing),
         )
         self.rows[nr] = ("routed", self.rows[nr][1])
-        if report.error:
+        if report.error:  # routing_failed: the node run fails, then the run
+            attempt = self.rows[nr][1]
+            self.driver.emit(
+                MessageType.NODE_FAILED,
+                NodeFailed(
+                    node_run_id=nr,
+                    node_id=report.node_id,
+                    error=ErrorBody(code=ErrorCode.INTERNAL, message="route"),
+                    attempt=attempt,
+                ),
+            )
+            self.rows[nr] = ("failed", attempt)
             self._fail_run("route", nr)
             return True
         try:

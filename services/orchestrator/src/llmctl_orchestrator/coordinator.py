@@ -289,11 +289,16 @@ class RunCoordinator:
                 return
             try:
                 targets = fired_targets(graph, routing.matched_connector_ids)
-                if not writer.state.terminated:
-                    await self.activate(writer, graph, targets, meta)
-            except EngineError as exc:
+            except EngineError as exc:  # a connector the pinned flowchart does not have
                 error = ErrorBody(code=ErrorCode.CONFLICT, message=str(exc))
                 await self.routing_failed(writer, node, decided.node_run_id, error)
+                return
+            try:
+                if not writer.state.terminated:
+                    await self.activate(writer, graph, targets, meta)
+            except EngineError as exc:  # a guard: the run fails, the routed node run stands
+                error = ErrorBody(code=ErrorCode.CONFLICT, message=str(exc))
+                await self.fail_run(writer, error, decided.node_run_id)
                 return
             await self.fill_slots(writer, graph)
             await self._maybe_complete(writer)
