@@ -2,64 +2,27 @@
 and the conflict it answers otherwise, idempotency by request id, and what each action leaves
 in the run's events and projections.
 
-The coordinator and the run control run in-process without a bus: what a step publishes stays
-in the outbox, the test plays the router and the workers by handing the coordinator their
-reports, and the one broadcast a step makes (telling workers to stop) is recorded.
+The coordinator and the run control run in-process without a bus (the ``orchestrator`` fixture
+of conftest.py): what a step publishes stays in the outbox, the test plays the router and the
+workers by handing the coordinator their reports, and the one broadcast a step makes (telling
+workers to stop) is recorded.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-import msgspec
 import pytest
-import sqlalchemy as sa
 
-from llmctl_contracts import (
-    ContractError,
-    Envelope,
-    ErrorBody,
-    ErrorCode,
-    MessageKind,
-    MessageType,
-    RoutingState,
-    decode_envelope,
-    decode_payload,
-    subjects,
-)
-from llmctl_contracts.commands import ExecuteNode, RouteNode
-from llmctl_contracts.events import (
-    NodeCancelRequested,
-    NodeExecuted,
-    NodeRoutingDecided,
-    RunControlled,
-    RunRewound,
-)
-from llmctl_contracts.flowchart import FlowchartDefinition
-from llmctl_contracts.rpc import ControlRun, CreateFlowchart, RunRecord, StartRun
-from llmctl_libs.bus import Bus
-from llmctl_libs.ids import new_id
+from llmctl_contracts import ContractError, Envelope, ErrorBody, ErrorCode, MessageKind, MessageType
+from llmctl_contracts.events import NodeCancelRequested, RunRewound
+from llmctl_contracts.rpc import ControlRun
 from llmctl_libs.messages import Trace, make_envelope
-from llmctl_libs.rpc import RpcError
-from llmctl_libs.service import Persistence
-from llmctl_libs.store import (
-    Database,
-    Inbox,
-    OnceRecorder,
-    Outbox,
-    OutboxRelay,
-    PostgresEventStore,
-)
-from llmctl_orchestrator.control import RunControl
-from llmctl_orchestrator.coordinator import RunCoordinator
-from llmctl_orchestrator.engine import RunEvent, RunState, replay
-from llmctl_orchestrator.flowcharts import FlowchartRepository
-from llmctl_orchestrator.history import run_events
-from llmctl_orchestrator.projections import project
-from llmctl_orchestrator.queries import run_record
-from llmctl_orchestrator.tables import node_runs, runs, store
+
+if TYPE_CHECKING:  # the fixture's type; conftest is not importable under importlib mode
+    from conftest import Orchestrator
 
 NODE_ACTIONS = ("retry", "skip", "rewind")
 ACTIONS = ("pause", "resume", "cancel", *NODE_ACTIONS)
@@ -101,223 +64,6 @@ def _fork(**extra: Any) -> dict[str, Any]:
         ],
         **extra,
     }
-
-
-class StopNotices:
-    """Stands in for the bus: a step uses it only to tell workers to stop node runs
-    (``bus.nc.publish`` on the cancel broadcast), which this records."""
-
-    def __init__(self) -> None:
-        self.nc = self
-        self.notices: list[NodeCancelRequested] = []
-
-    async def publish(self, subject: str, payload: bytes) -> None:
-        assert subject == subjects.cancel_broadcast()
-        self.notices.append(msgspec.json.decode(payload, type=NodeCancelRequested))
-
-
-class Orchestrator:
-    """The coordinator and the run control on the test database (the relay never runs)."""
-
-    def __init__(self, database: Database) -> None:
-        self.db = database
-        self.stops = StopNotices()
-        bus = cast(Bus, self.stops)
-        outbox = Outbox(store)
-        persistence = Persistence(
-            database=database,
-            event_store=PostgresEventStore(store),
-            outbox=outbox,
-            inbox=Inbox(store),
-            relay=OutboxRelay(database, outbox, bus),
-            once=OnceRecorder(store),
-        )
-        self.event_store = persistence.event_store
-        self.flowcharts = FlowchartRepository(persistence)
-        self.coordinator = RunCoordinator(persistence, self.flowcharts, bus)
-        self.control_service = RunControl(persistence, self.coordinator)
-
-    # -- driving runs ------------------------------------------------------------------------
-
-    async def start(self, document: dict[str, Any]) -> str:
-        """Start a run of ``document``; its start node runs and awaits routing."""
-        definition = msgspec.convert(document, FlowchartDefinition)
-        flowchart = await self.flowcharts.create(CreateFlowchart(definition=definition))
-        run = await self.coordinator.start_run(
-            StartRun(flowchart_id=flowchart.id, input={"topic": "control"})
-        )
-        return run.id
-
-    def _report(self, type_name: str, payload: Any, run_id: str, node_run_id: str) -> Envelope:
-        return make_envelope(
-            type_name,
-            payload,
-            trace=Trace(correlation_id=run_id),
-            idempotency_key=new_id(),
-            run_id=run_id,
-            node_run_id=node_run_id,
-        )
-
-    async def routed(self, run_id: str, node_id: str, *fired: str, end: bool = False) -> None:
-        """The router's decision for the node's open node run: ``fired`` connectors fire."""
-        node_run = await self.node_run(run_id, node_id)
-        decided = NodeRoutingDecided(
-            node_run_id=node_run.id,
-            node_id=node_id,
-            routing_state=RoutingState(matched_connector_ids=list(fired), terminate_run=end),
-        )
-        envelope = self._report(MessageType.NODE_ROUTING_DECIDED, decided, run_id, node_run.id)
-        await self.coordinator.on_routed(envelope)
-
-    async def executed(
-        self,
-        run_id: str,
-        node_run_id: str,
-        node_id: str,
-        attempt: int,
-        *,
-        output: dict[str, Any] | None = None,
-        error: ErrorBody | None = None,
-    ) -> None:
-        """A worker's report of one attempt: succeeded with ``output``, or failed."""
-        report = NodeExecuted(
-            node_run_id=node_run_id,
-            node_id=node_id,
-            attempt=attempt,
-            succeeded=error is None,
-            output=output or {},
-            error=error,
-        )
-        envelope = self._report(MessageType.NODE_EXECUTED, report, run_id, node_run_id)
-        await self.coordinator.on_executed(envelope)
-
-    async def control(self, run_id: str, action: str, request_id: str, **request: Any) -> RunRecord:
-        """Apply a control request (as the ``run.control`` request/reply endpoint does)."""
-        return await self.control_service.control(
-            ControlRun(run_id=run_id, action=action, request_id=request_id, **request)  # type: ignore[arg-type]
-        )
-
-    async def refused(self, run_id: str, action: str, request_id: str, **request: Any) -> ErrorBody:
-        """The error a control request is refused with."""
-        with pytest.raises(RpcError) as refusal:
-            await self.control(run_id, action, request_id, **request)
-        return refusal.value.body
-
-    async def run_in(self, status: str) -> tuple[str, str]:
-        """A run of start -> work -> end in ``status``.
-
-        Returns:
-            The run id and the ``work`` node run's id.
-        """
-        run_id = await self.start(_chain("work"))
-        await self.routed(run_id, "start", "start-work")
-        work = (await self.node_run(run_id, "work")).id  # dispatched, attempt 1
-        if status == "pausing":
-            await self.control(run_id, "pause", "pause-to-pausing")
-        elif status == "paused":
-            await self.control(run_id, "pause", "pause-to-paused")
-            await self.executed(run_id, work, "work", 1, output={"done": True})
-            await self.routed(run_id, "work", "work-end")  # the end node is held
-        elif status == "succeeded":
-            await self.executed(run_id, work, "work", 1, output={"done": True})
-            await self.routed(run_id, "work", "work-end")
-            await self.routed(run_id, "end", end=True)
-        elif status == "failed":
-            await self.executed(run_id, work, "work", 1, error=BOOM)
-        elif status == "cancelled":
-            await self.control(run_id, "cancel", "cancel-to-cancelled")
-        assert (await self.record(run_id)).status == status
-        return run_id, work
-
-    # -- reading -----------------------------------------------------------------------------
-
-    async def record(self, run_id: str) -> RunRecord:
-        return await run_record(self.db, run_id)
-
-    async def node_runs(self, run_id: str) -> list[Any]:
-        """The run's node runs, in activation order."""
-        async with self.db.autocommit() as conn:
-            rows = await conn.execute(
-                sa.select(node_runs)
-                .where(node_runs.c.run_id == run_id)
-                .order_by(node_runs.c.created_at, node_runs.c.node_id)
-            )
-            return list(rows)
-
-    async def node_run(self, run_id: str, node_id: str) -> Any:
-        """The node's only node run not superseded by a rewind."""
-        [row] = [
-            r for r in await self.node_runs(run_id) if r.node_id == node_id and not r.superseded
-        ]
-        return row
-
-    async def events(self, run_id: str) -> list[RunEvent]:
-        async with self.db.autocommit() as conn:
-            return await run_events(self.event_store, conn, run_id)
-
-    async def superseded(self, run_id: str) -> list[int]:
-        """Sequences of the run's events marked superseded."""
-        events = store.events
-        async with self.db.autocommit() as conn:
-            rows = await conn.execute(
-                sa.select(events.c.version)
-                .where(events.c.stream_id == run_id, events.c.superseded)
-                .order_by(events.c.version)
-            )
-            return list(rows.scalars())
-
-    async def controls(self, run_id: str) -> list[RunControlled]:
-        return [
-            e.payload for e in await self.events(run_id) if e.type == MessageType.RUN_CONTROLLED
-        ]
-
-    async def commands(self, run_id: str, subject: str) -> list[Envelope]:
-        """Envelopes of the commands the run's steps queued on ``subject``, oldest first."""
-        outbox = store.outbox
-        async with self.db.autocommit() as conn:
-            bodies = await conn.execute(
-                sa.select(outbox.c.body).where(outbox.c.subject == subject).order_by(outbox.c.id)
-            )
-            envelopes = [decode_envelope(body) for body in bodies.scalars()]
-        return [e for e in envelopes if e.run_id == run_id]
-
-    async def executions(self, run_id: str) -> list[ExecuteNode]:
-        """The execute commands sent to the frontier workers for the run, oldest first."""
-        sent = await self.commands(run_id, subjects.execute_command("frontier"))
-        return [decode_payload(e, ExecuteNode) for e in sent]
-
-    async def routings(self, run_id: str) -> list[RouteNode]:
-        """The routing requests sent to the router for the run, oldest first."""
-        sent = await self.commands(run_id, subjects.route_command())
-        return [decode_payload(e, RouteNode) for e in sent]
-
-    async def assert_rebuilds(self, run_id: str) -> None:
-        """The run and node-run projections, and the saved state snapshot, equal what the
-        run's events alone rebuild; the events are numbered without gaps."""
-        events = await self.events(run_id)
-        assert [e.sequence for e in events] == list(range(1, len(events) + 1))
-        view = project(events)
-        async with self.db.autocommit() as conn:
-            run = (await conn.execute(sa.select(runs).where(runs.c.id == run_id))).one()
-            graph = await self.flowcharts.graph(run.flowchart_id, run.flowchart_version, conn)
-        assert (view.status, view.last_sequence, view.node_executions) == (
-            run.status,
-            run.last_sequence,
-            run.node_executions,
-        )
-        assert (view.error, view.outcome) == (run.error, run.outcome)
-        live = {r.id: r for r in await self.node_runs(run_id)}
-        assert set(live) == set(view.node_runs)
-        for node_run_id, rebuilt in view.node_runs.items():
-            row = live[node_run_id]
-            assert {k: getattr(row, k) for k in vars(rebuilt)} == vars(rebuilt), node_run_id
-        snapshot = [e for e in events if e.sequence <= run.state_sequence]
-        assert replay(graph, snapshot) == msgspec.msgpack.decode(run.state, type=RunState)
-
-
-@pytest.fixture
-def orchestrator(orchestrator_db: Database) -> Orchestrator:
-    return Orchestrator(orchestrator_db)
 
 
 def _conflict(error: ErrorBody, field: str) -> str:
