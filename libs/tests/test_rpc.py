@@ -6,11 +6,13 @@ import asyncio
 
 import msgspec
 import pytest
+import sqlalchemy as sa
 
 from llmctl_contracts import ErrorCode
 from llmctl_libs.bus import Bus
 from llmctl_libs.ids import new_id
 from llmctl_libs.rpc import RpcError, call, endpoint
+from llmctl_libs.store import Database
 
 
 class Ping(msgspec.Struct, frozen=True):
@@ -59,3 +61,44 @@ async def test_no_responders_is_retried_while_a_service_comes_up(nats_url: str) 
         assert info.value.body.code is ErrorCode.UNAVAILABLE
     finally:
         await caller.stop()
+
+
+async def test_a_lost_database_connection_is_answered_unavailable_and_a_retry_succeeds(
+    nats_url: str, database_url: str
+) -> None:
+    """Postgres drops the pooled connection under a read (as in a restart): the caller gets
+    ``unavailable`` (a 503 at the gateway, which clients retry), not ``internal``, and the
+    retry runs on a fresh connection."""
+    database = Database(database_url, pool_size=1)
+    subject = f"llmctl.rpc.test.{new_id()}"
+
+    async def backend_pid(_: Ping) -> int:
+        async with database.autocommit() as conn:
+            return int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
+
+    responder = Bus(nats_url, service=f"responder-{new_id()}")
+    endpoint(responder, subject, Ping, backend_pid)
+    await responder.start()
+    caller = Bus(nats_url, service="caller")
+    await caller.start()
+    try:
+        first = await call(caller, subject, Ping(n=1), int)
+        async with database.autocommit() as admin:  # the pool of one hands the same backend
+            assert (
+                int((await admin.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()) == first
+            )
+        killer = Database(database_url, pool_size=1)
+        try:
+            async with killer.autocommit() as conn:
+                await conn.execute(sa.text(f"SELECT pg_terminate_backend({first})"))
+        finally:
+            await killer.dispose()
+        with pytest.raises(RpcError) as info:
+            await call(caller, subject, Ping(n=2), int)
+        assert info.value.body.code is ErrorCode.UNAVAILABLE
+        assert "database" in info.value.body.message
+        assert await call(caller, subject, Ping(n=3), int) != first
+    finally:
+        await caller.stop()
+        await responder.stop()
+        await database.dispose()

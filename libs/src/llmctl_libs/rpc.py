@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import msgspec
 import nats.errors
+import psycopg
+import sqlalchemy.exc
 
 from llmctl_contracts import ContractError, ErrorBody, ErrorCode, decode_strict, encode
 from llmctl_contracts.rpc import RpcReply
@@ -22,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 NO_RESPONDERS_GRACE_SECONDS = 1.0
 _NO_RESPONDERS_BACKOFF = 0.05
+
+_DATABASE_TROUBLE = (psycopg.OperationalError, sqlalchemy.exc.OperationalError)
+"""Connection loss, an administrator shutdown, a cancelled statement: a retry may succeed."""
 
 Req = TypeVar("Req")
 Res = TypeVar("Res")
@@ -45,6 +50,9 @@ def endpoint(
 ) -> None:
     """Serve ``func`` on ``subject``: decode strictly, reply ``RpcReply``; never crash.
 
+    Errors: a contract or ``RpcError`` body as it is; database trouble a retry may cure (the
+    connection was lost, Postgres restarted) as ``unavailable``; anything else ``internal``.
+
     ``max_workers`` requests are handled at once; raise it only for a ``func`` that holds at
     most one pooled database connection at a time (see :mod:`llmctl_libs.request_server`).
     """
@@ -58,6 +66,18 @@ def endpoint(
             return encode(RpcReply(ok=False, error=exc.body))
         except RpcError as exc:
             return encode(RpcReply(ok=False, error=exc.body))
+        except _DATABASE_TROUBLE:
+            # e.g. a pooled connection Postgres dropped in a restart: the pool discards it,
+            # so the caller's retry gets a fresh one
+            logger.warning("rpc %s: database unavailable", subject, exc_info=True)
+            return encode(
+                RpcReply(
+                    ok=False,
+                    error=ErrorBody(
+                        code=ErrorCode.UNAVAILABLE, message="the database is unavailable; retry"
+                    ),
+                )
+            )
         except Exception:
             logger.exception("rpc %s failed", subject)
             return encode(

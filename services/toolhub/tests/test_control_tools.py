@@ -32,15 +32,19 @@ def failed(result: ToolCallResult, code: ErrorCode, field: str) -> None:
 
 
 async def controls(stack: ToolhubStack, run_id: str) -> list[dict[str, Any]]:
-    """The run's ``run.controlled`` payloads of control requests, in order (the
-    orchestrator's own follow-ups, e.g. ``pausing`` becoming ``paused``, carry no request id)."""
+    """The run's ``run.controlled`` payloads of control requests, one per request, in order
+    (a follow-up, ``pausing`` becoming ``paused``, names the pause request again)."""
     events = await call(
         stack.bus,
         subjects.rpc("orchestrator", "run.events"),
         ListRunEvents(run_id=run_id),
         list[RunEventRecord],
     )
-    return [e.payload for e in events if e.type == "run.controlled" and e.payload["request_id"]]
+    applied: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if event.type == "run.controlled" and event.payload["request_id"]:
+            applied.setdefault(event.payload["request_id"], event.payload)
+    return list(applied.values())
 
 
 async def failed_node_run(stack: ToolhubStack, run_id: str) -> str:
