@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-__all__ = ["ALWAYS", "chain", "decision", "edges", "runs_of", "task"]
+__all__ = ["ALWAYS", "chain", "decision", "edges", "fan", "runs_of", "task"]
 
 ALWAYS: dict[str, Any] = {"op": "exists", "path": "run.id"}
 """A predicate that holds for every run: a decision with it is a pass-through."""
@@ -45,6 +45,21 @@ def chain(*nodes: dict[str, Any], **settings: Any) -> dict[str, Any]:
         "nodes": [{"type": "start", "id": "start"}, *nodes, {"type": "end", "id": "end"}],
         "connectors": [
             {"id": f"{a}-{b}", "source": a, "target": b} for a, b in itertools.pairwise(ids)
+        ],
+        **settings,
+    }
+
+
+def fan(*nodes: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    """``start -> every node (in parallel) -> end``, the end joining them; connector ``a-b``
+    joins ``a`` to ``b``."""
+    ids = [n["id"] for n in nodes]
+    return {
+        "name": "fan",
+        "nodes": [{"type": "start", "id": "start"}, *nodes, {"type": "end", "id": "end"}],
+        "connectors": [
+            *({"id": f"start-{i}", "source": "start", "target": i} for i in ids),
+            *({"id": f"{i}-end", "source": i, "target": "end"} for i in ids),
         ],
         **settings,
     }

@@ -42,6 +42,7 @@ from llmctl_contracts.events import (
 from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_contracts.routing import RoutingState
 from llmctl_contracts.rpc import ControlRun, CreateFlowchart, RunRecord, StartRun
+from llmctl_infra.test_flowcharts import chain, task
 from llmctl_libs.bus import Bus
 from llmctl_libs.ids import new_id
 from llmctl_libs.messages import Trace, make_envelope
@@ -182,18 +183,7 @@ async def orchestrator_db(database_url: str) -> AsyncIterator[Database]:
 
 _BOOM = ErrorBody(code=ErrorCode.INTERNAL, message="boom")
 
-_WORK_CHAIN: dict[str, Any] = {
-    "name": "chain",
-    "nodes": [
-        {"type": "start", "id": "start"},
-        {"type": "task", "id": "work", "prompt": "do work"},
-        {"type": "end", "id": "end"},
-    ],
-    "connectors": [
-        {"id": "start-work", "source": "start", "target": "work"},
-        {"id": "work-end", "source": "work", "target": "end"},
-    ],
-}
+_WORK_CHAIN = chain(task("work"))
 """start -> work -> end, the run ``Orchestrator.run_in`` drives to a status."""
 
 

@@ -10,7 +10,6 @@ workers to stop) is recorded.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ import pytest
 from llmctl_contracts import ContractError, Envelope, ErrorBody, ErrorCode, MessageKind, MessageType
 from llmctl_contracts.events import NodeCancelRequested, RunRewound
 from llmctl_contracts.rpc import ControlRun
+from llmctl_infra.test_flowcharts import chain, fan, task
 from llmctl_libs.messages import Trace, make_envelope
 
 if TYPE_CHECKING:  # the fixture's type; conftest is not importable under importlib mode
@@ -29,41 +29,14 @@ ACTIONS = ("pause", "resume", "cancel", *NODE_ACTIONS)
 BOOM = ErrorBody(code=ErrorCode.INTERNAL, message="boom")
 
 
-def _chain(*tasks: str, **extra: Any) -> dict[str, Any]:
+def _chain(*tasks: str, **settings: Any) -> dict[str, Any]:
     """start -> tasks... -> end; connector ``a-b`` joins ``a`` to ``b``."""
-    ids = ["start", *tasks, "end"]
-    return {
-        "name": "chain",
-        "nodes": [
-            {"type": "start", "id": "start"},
-            *({"type": "task", "id": t, "prompt": f"do {t}"} for t in tasks),
-            {"type": "end", "id": "end"},
-        ],
-        "connectors": [
-            {"id": f"{a}-{b}", "source": a, "target": b} for a, b in itertools.pairwise(ids)
-        ],
-        **extra,
-    }
+    return chain(*(task(t) for t in tasks), **settings)
 
 
-def _fork(**extra: Any) -> dict[str, Any]:
+def _fork(**settings: Any) -> dict[str, Any]:
     """start -> {a, b} -> end (the end joins both branches)."""
-    return {
-        "name": "fork",
-        "nodes": [
-            {"type": "start", "id": "start"},
-            {"type": "task", "id": "a", "prompt": "do a"},
-            {"type": "task", "id": "b", "prompt": "do b"},
-            {"type": "end", "id": "end"},
-        ],
-        "connectors": [
-            {"id": "start-a", "source": "start", "target": "a"},
-            {"id": "start-b", "source": "start", "target": "b"},
-            {"id": "a-end", "source": "a", "target": "end"},
-            {"id": "b-end", "source": "b", "target": "end"},
-        ],
-        **extra,
-    }
+    return fan(task("a"), task("b"), **settings)
 
 
 def _conflict(error: ErrorBody, field: str) -> str:

@@ -21,6 +21,7 @@ import pytest
 from llmctl_contracts import ErrorBody, ErrorCode, MessageType
 from llmctl_contracts.events import NodeCancelRequested, NodeFailed, NodeRetryScheduled, RunFailed
 from llmctl_contracts.rpc import RunRecord
+from llmctl_infra.test_flowcharts import fan, task
 
 if TYPE_CHECKING:  # the fixtures' types; conftest is not importable under importlib mode
     from conftest import Clock, Orchestrator
@@ -29,25 +30,6 @@ GRACE = 20.0
 """The node timeout grace the coordinator runs with here (not the default 15 s)."""
 BOOM = ErrorBody(code=ErrorCode.INTERNAL, message="boom")
 SECOND = timedelta(seconds=1)
-
-
-def _task(node_id: str, **settings: Any) -> dict[str, Any]:
-    return {"type": "task", "id": node_id, "prompt": f"do {node_id}", **settings}
-
-
-def _fan(*tasks: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """start -> every task (in parallel) -> end (which joins them); connector ``a-b`` joins
-    ``a`` to ``b``."""
-    ids = [t["id"] for t in tasks]
-    return {
-        "name": "fan",
-        "nodes": [{"type": "start", "id": "start"}, *tasks, {"type": "end", "id": "end"}],
-        "connectors": [
-            *({"id": f"start-{i}", "source": "start", "target": i} for i in ids),
-            *({"id": f"{i}-end", "source": i, "target": "end"} for i in ids),
-        ],
-        **extra,
-    }
 
 
 def _task_ids(chart: dict[str, Any]) -> list[str]:
@@ -85,8 +67,8 @@ def _error(row: Any) -> ErrorBody | None:
 async def test_a_silent_attempt_times_out_is_retried_after_its_backoff_and_fails_when_out_of_attempts(
     orchestrator: Orchestrator, clock: Clock
 ) -> None:
-    chart = _fan(
-        _task("work", timeout_seconds=60, max_attempts=2, retry_backoff_ms=5_000),
+    chart = fan(
+        task("work", timeout_seconds=60, max_attempts=2, retry_backoff_ms=5_000),
         defaults={"max_attempts": 1, "retry_backoff_ms": 100},
     )
     t0 = clock.now
@@ -163,7 +145,7 @@ async def test_a_silent_last_attempt_fails_the_run_and_cancels_its_sibling_in_fl
     orchestrator: Orchestrator, clock: Clock
 ) -> None:
     t0 = clock.now
-    run_id = await orchestrator.start(_fan(_task("a", timeout_seconds=30), _task("b")))
+    run_id = await orchestrator.start(fan(task("a", timeout_seconds=30), task("b")))
     await orchestrator.routed(run_id, "start", "start-a", "start-b")
     a, b = [(await orchestrator.node_run(run_id, n)).id for n in ("a", "b")]
     a_due = t0 + timedelta(seconds=30 + GRACE)
@@ -213,7 +195,7 @@ async def test_a_silent_last_attempt_fails_the_run_and_cancels_its_sibling_in_fl
 async def test_an_attempt_that_reports_in_time_leaves_no_timer_to_act(
     orchestrator: Orchestrator, clock: Clock
 ) -> None:
-    chart = _fan(_task("work", timeout_seconds=60, max_attempts=2, retry_backoff_ms=1_000))
+    chart = fan(task("work", timeout_seconds=60, max_attempts=2, retry_backoff_ms=1_000))
     t0 = clock.now
     run_id = await orchestrator.start(chart)
     await orchestrator.routed(run_id, "start", "start-work")
@@ -248,7 +230,7 @@ async def test_the_timeout_timer_of_an_attempt_a_node_retry_replaced_does_nothin
     """b's attempt 1 is cancelled by a's failure; the retry of a runs b again as attempt 2.
     The timer of attempt 1 is still pending, and does nothing when it comes due."""
     t0 = clock.now
-    run_id = await orchestrator.start(_fan(_task("a"), _task("b")))
+    run_id = await orchestrator.start(fan(task("a"), task("b")))
     await orchestrator.routed(run_id, "start", "start-a", "start-b")
     a, b = [(await orchestrator.node_run(run_id, n)).id for n in ("a", "b")]
     first_due = t0 + timedelta(seconds=1800 + GRACE)
@@ -297,7 +279,7 @@ async def test_the_retry_timer_of_a_node_run_a_node_retry_requeued_does_nothing(
     """a awaits its retry (attempt 2) when b's failure cancels it; the retry of b runs a again
     at once as attempt 2, which fails and awaits its retry as attempt 3. The timer set for the
     first wait comes due meanwhile: it dispatches nothing (attempt 2 is never sent twice)."""
-    chart = _fan(_task("a", max_attempts=2, retry_backoff_ms=10_000), _task("b"))
+    chart = fan(task("a", max_attempts=2, retry_backoff_ms=10_000), task("b"))
     t0 = clock.now
     run_id = await orchestrator.start(chart)
     await orchestrator.routed(run_id, "start", "start-a", "start-b")
@@ -343,7 +325,7 @@ async def test_the_timeout_timer_of_a_node_run_superseded_by_a_rewind_does_nothi
     orchestrator: Orchestrator, clock: Clock
 ) -> None:
     t0 = clock.now
-    run_id = await orchestrator.start(_fan(_task("work")))
+    run_id = await orchestrator.start(fan(task("work")))
     await orchestrator.routed(run_id, "start", "start-work")
     old = (await orchestrator.node_run(run_id, "work")).id
     old_due = t0 + timedelta(seconds=1800 + GRACE)
@@ -383,10 +365,10 @@ async def test_the_timeout_timer_of_a_node_run_superseded_by_a_rewind_does_nothi
 async def test_flowchart_defaults_apply_where_a_node_sets_nothing_and_its_own_values_win(
     orchestrator: Orchestrator, clock: Clock
 ) -> None:
-    chart = _fan(
-        _task("plain"),
-        _task("own", timeout_seconds=40, max_attempts=3, retry_backoff_ms=700),
-        _task("eager", retry_backoff_ms=0),
+    chart = fan(
+        task("plain"),
+        task("own", timeout_seconds=40, max_attempts=3, retry_backoff_ms=700),
+        task("eager", retry_backoff_ms=0),
         defaults={"timeout_seconds": 120, "max_attempts": 2, "retry_backoff_ms": 3_000},
     )
     t0 = clock.now
@@ -459,9 +441,7 @@ async def test_flowchart_defaults_apply_where_a_node_sets_nothing_and_its_own_va
 async def test_a_run_past_its_max_runtime_fails_with_a_timeout_and_its_open_node_runs_end_cancelled(
     orchestrator: Orchestrator, clock: Clock
 ) -> None:
-    chart = _fan(
-        _task("a"), _task("b"), limits={"max_runtime_seconds": 300, "max_parallel_nodes": 1}
-    )
+    chart = fan(task("a"), task("b"), limits={"max_runtime_seconds": 300, "max_parallel_nodes": 1})
     t0 = clock.now
     run_id = await orchestrator.start(chart)
     deadline = t0 + timedelta(seconds=300)
@@ -507,7 +487,7 @@ async def test_a_run_past_its_max_runtime_fails_with_a_timeout_and_its_open_node
 async def test_a_paused_run_past_its_max_runtime_fails_too(
     orchestrator: Orchestrator, clock: Clock
 ) -> None:
-    chart = _fan(_task("work"), limits={"max_runtime_seconds": 90.5})
+    chart = fan(task("work"), limits={"max_runtime_seconds": 90.5})
     t0 = clock.now
     run_id = await orchestrator.start(chart)
     await orchestrator.routed(run_id, "start", "start-work")
@@ -532,7 +512,7 @@ async def test_a_paused_run_past_its_max_runtime_fails_too(
 async def test_a_run_without_a_max_runtime_has_no_deadline(
     orchestrator: Orchestrator, clock: Clock
 ) -> None:
-    run_id = await orchestrator.start(_fan(_task("work", timeout_seconds=86_400)))
+    run_id = await orchestrator.start(fan(task("work", timeout_seconds=86_400)))
     await orchestrator.routed(run_id, "start", "start-work")
     assert await orchestrator.deadline(run_id) is None
     assert await orchestrator.sweep(clock.now + timedelta(seconds=86_000)) == 0
@@ -548,7 +528,7 @@ async def test_a_run_without_a_max_runtime_has_no_deadline(
 async def test_an_unavailable_error_fails_the_node_at_once_and_another_error_is_retried(
     orchestrator: Orchestrator, code: ErrorCode
 ) -> None:
-    chart = _fan(_task("a", max_attempts=3, retry_backoff_ms=1_000), _task("b"))
+    chart = fan(task("a", max_attempts=3, retry_backoff_ms=1_000), task("b"))
     run_id = await orchestrator.start(chart)
     await orchestrator.routed(run_id, "start", "start-a", "start-b")
     a, b = [(await orchestrator.node_run(run_id, n)).id for n in ("a", "b")]
