@@ -9,11 +9,9 @@ import msgspec
 from litestar import Request
 
 from llmctl_contracts import ErrorBody, ErrorCode, FieldError
-from llmctl_libs.bus import Bus
 from llmctl_libs.rpc import RpcError
 
-from .backend import rpc_call
-from .settings import GatewaySettings
+from .routes import _backend
 
 __all__ = ["MODELS", "models_call"]
 
@@ -41,18 +39,8 @@ async def models_call(
     Raises:
         RpcError: The service's error with fields named as the client sent them.
     """
-    bus = request.app.state.get("bus")
-    settings = request.app.state.get("settings")
-    timeout = settings.rpc_timeout if isinstance(settings, GatewaySettings) else 10.0
     try:
-        return await rpc_call(
-            bus if isinstance(bus, Bus) else None,
-            MODELS,
-            operation,
-            body,
-            result_type,
-            timeout=timeout,
-        )
+        return await _backend(request, MODELS, operation, body, result_type)
     except RpcError as exc:
         raise RpcError(_renamed(exc.body, fields or {})) from exc
 

@@ -135,17 +135,23 @@ async def _json_bytes(request: Request[Any, Any, Any]) -> bytes:
     return await request.body()
 
 
+async def _backend(
+    request: Request[Any, Any, Any],
+    service: str,
+    operation: str,
+    body: Any,
+    result_type: type[Any],
+) -> Any:
+    """Call ``operation`` of ``service`` on the app's bus, within the gateway's RPC timeout."""
+    return await rpc_call(
+        _bus(request), service, operation, body, result_type, timeout=_settings(request).rpc_timeout
+    )
+
+
 async def _orchestrator(
     request: Request[Any, Any, Any], operation: str, body: Any, result_type: type[Any]
 ) -> Any:
-    return await rpc_call(
-        _bus(request),
-        ORCHESTRATOR,
-        operation,
-        body,
-        result_type,
-        timeout=_settings(request).rpc_timeout,
-    )
+    return await _backend(request, ORCHESTRATOR, operation, body, result_type)
 
 
 @get(

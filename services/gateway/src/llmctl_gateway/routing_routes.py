@@ -19,9 +19,8 @@ from llmctl_contracts.routing_ops import (
     ValidateConnectorConditions,
 )
 
-from .backend import rpc_call
 from .context import request_ids
-from .routes import _bus, _errors, _settings
+from .routes import _backend, _errors
 
 __all__ = [
     "ROUTING_ROUTE_HANDLERS",
@@ -51,14 +50,6 @@ class NextNodesResponse(msgspec.Struct, frozen=True, kw_only=True):
     correlation_id: str
 
 
-async def _router(
-    request: Request[Any, Any, Any], operation: str, body: Any, result_type: type[Any]
-) -> Any:
-    return await rpc_call(
-        _bus(request), ROUTER, operation, body, result_type, timeout=_settings(request).rpc_timeout
-    )
-
-
 @post(
     "/routing/conditions/validate",
     summary="Validate a decision's conditions against its outgoing connectors",
@@ -73,8 +64,8 @@ async def validate_connector_conditions(
     request: Request[Any, Any, Any], data: JSONBody[ValidateConnectorConditions]
 ) -> Response[ConditionValidationResponse]:
     """Errors, repaired conditions and warnings of one decision node."""
-    verdict: ConditionValidation = await _router(
-        request, "connector_conditions.validate", data, ConditionValidation
+    verdict: ConditionValidation = await _backend(
+        request, ROUTER, "connector_conditions.validate", data, ConditionValidation
     )
     ids = request_ids(request.scope)
     return Response(
@@ -96,7 +87,7 @@ async def resolve_next_nodes(
     request: Request[Any, Any, Any], data: JSONBody[ResolveNextNodes]
 ) -> Response[NextNodesResponse]:
     """Where the node's tokens would go."""
-    result: NextNodes = await _router(request, "next_nodes.resolve", data, NextNodes)
+    result: NextNodes = await _backend(request, ROUTER, "next_nodes.resolve", data, NextNodes)
     ids = request_ids(request.scope)
     return Response(NextNodesResponse(ok=True, data=result, correlation_id=ids.correlation_id))
 
