@@ -351,7 +351,7 @@ async def run_all(
     state: StackState,
     *,
     chain: int,
-    runs: int | list[int],
+    runs: list[int],
     run_length: int,
     runs_follow: tuple[str, ...] = FOLLOW_MODES,
     fanout: int = 1000,
@@ -361,7 +361,7 @@ async def run_all(
     model_list: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every figure, raw limits first; ``chain``/``runs``/``fanout``/``loop`` of 0 skip those
-    workloads. ``runs`` may list several concurrencies; each is measured once per mode of
+    workloads. ``runs`` lists the concurrencies; each is measured once per mode of
     ``runs_follow`` (results ``concurrent``: a list).
 
     ``relay`` (keyword arguments of :func:`websocket_relay_latency`, with ``modes``, a list of
@@ -399,7 +399,7 @@ async def run_all(
     async with httpx.AsyncClient(base_url=state.gateway_url or "", timeout=60) as client:
         if chain:
             results["node_hop"] = await _with_cpu(state, node_hop_latency(client, chain))
-        concurrencies = [n for n in ([runs] if isinstance(runs, int) else runs) if n]
+        concurrencies = [n for n in runs if n]
         if concurrencies:
             results["concurrent"] = [
                 await _with_cpu(
