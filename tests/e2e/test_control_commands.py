@@ -14,8 +14,6 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import DeliverPolicy
 
 from llmctl_contracts import (
-    MessageKind,
-    MessageType,
     decode_envelope,
     decode_payload,
     encode,
@@ -24,8 +22,8 @@ from llmctl_contracts import (
 from llmctl_contracts.commands import ExecuteNode
 from llmctl_contracts.rpc import ControlRun
 from llmctl_infra.test_flowcharts import chain, task
+from llmctl_infra.testing import control_command
 from llmctl_libs.consumer import dead_letter_subject
-from llmctl_libs.messages import Trace, make_envelope
 
 if TYPE_CHECKING:
     from conftest import E2EStack
@@ -41,14 +39,7 @@ async def _publish_control(nc: NatsClient, request: ControlRun) -> int:
     Returns:
         Its sequence in the commands stream.
     """
-    envelope = make_envelope(
-        MessageType.CONTROL_RUN,
-        request,
-        trace=Trace(correlation_id=request.request_id),
-        idempotency_key=f"control:{request.run_id}:{request.request_id}",
-        kind=MessageKind.COMMAND,
-        run_id=request.run_id,
-    )
+    envelope = control_command(request)
     ack = await nc.jetstream().publish(subjects.control_command(), encode(envelope))
     return int(ack.seq)
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 import nats
 from nats.js.api import DeliverPolicy
 
-from llmctl_contracts import MessageKind, MessageType, encode, subjects
+from llmctl_contracts import encode, subjects
 from llmctl_contracts.rpc import ControlRun
 from llmctl_infra.test_flowcharts import chain, task
+from llmctl_infra.testing import control_command
 from llmctl_libs.consumer import dead_letter_subject
-from llmctl_libs.messages import Trace, make_envelope
 
 if TYPE_CHECKING:
     from conftest import E2EStack
@@ -207,14 +207,7 @@ async def test_rewind_reruns_from_a_node_and_marks_superseded_history(e2e: E2ESt
 
 
 async def _publish_control(e2e: E2EStack, request: ControlRun) -> None:
-    envelope = make_envelope(
-        MessageType.CONTROL_RUN,
-        request,
-        trace=Trace(correlation_id=request.request_id),
-        idempotency_key=f"control:{request.run_id}:{request.request_id}",
-        kind=MessageKind.COMMAND,
-        run_id=request.run_id,
-    )
+    envelope = control_command(request)
     nc = await nats.connect(e2e.services.endpoints.nats_url)
     try:
         await nc.jetstream().publish(subjects.control_command(), encode(envelope))

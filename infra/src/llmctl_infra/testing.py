@@ -19,11 +19,14 @@ from typing import Any
 
 import uvicorn
 
+from llmctl_contracts import Envelope, MessageKind, MessageType
+from llmctl_contracts.rpc import ControlRun
 from llmctl_infra._wait import WaitTimeout, wait_until
 from llmctl_infra.demo_llm import BeforeCompletion, CompletionStats, create_app, stats_of
 from llmctl_infra.ports import LOOPBACK, free_port
 from llmctl_infra.service import Endpoints, ServiceProcess, run_migrations
 from llmctl_infra.specs import DEFAULT_SERVICES, ServiceSpec
+from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.store.driver_pool import libpq_url
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "ServiceProcesses",
     "WaitTimeout",
     "async_wait_until",
+    "control_command",
     "create_database",
     "demo_llm_server",
     "fake_service_spec",
@@ -38,6 +42,19 @@ __all__ = [
     "unique_database_name",
     "wait_until",
 ]
+
+
+def control_command(request: ControlRun) -> Envelope:
+    """A ``run.control`` command as a program publishes it on ``subjects.control_command()``,
+    keyed by run and request id."""
+    return make_envelope(
+        MessageType.CONTROL_RUN,
+        request,
+        trace=Trace(correlation_id=request.request_id),
+        idempotency_key=f"control:{request.run_id}:{request.request_id}",
+        kind=MessageKind.COMMAND,
+        run_id=request.run_id,
+    )
 
 
 def fake_service_spec(

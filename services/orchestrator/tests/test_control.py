@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from llmctl_contracts import ContractError, Envelope, ErrorBody, ErrorCode, MessageKind, MessageType
+from llmctl_contracts import ContractError, ErrorBody, ErrorCode, MessageType
 from llmctl_contracts.events import NodeCancelRequested, RunRewound
 from llmctl_contracts.rpc import ControlRun
 from llmctl_infra.test_flowcharts import chain, fan, task
-from llmctl_libs.messages import Trace, make_envelope
+from llmctl_infra.testing import control_command
 
 if TYPE_CHECKING:  # the fixture's type; conftest is not importable under importlib mode
     from conftest import Orchestrator
@@ -541,25 +541,13 @@ async def test_a_node_request_id_reused_for_another_node_run_is_refused(
 # -- the bus command form ----------------------------------------------------------------------
 
 
-def _command(request: ControlRun) -> Envelope:
-    """A ``run.control`` command as a program publishes it."""
-    return make_envelope(
-        MessageType.CONTROL_RUN,
-        request,
-        trace=Trace(correlation_id=request.request_id),
-        idempotency_key=f"control:{request.run_id}:{request.request_id}",
-        kind=MessageKind.COMMAND,
-        run_id=request.run_id,
-    )
-
-
 async def test_a_command_is_applied_like_a_request_and_one_it_cannot_take_is_a_contract_error(
     orchestrator: Orchestrator,
 ) -> None:
     run_id, work = await orchestrator.run_in("failed")
     retry = ControlRun(run_id=run_id, action="retry", request_id="cmd-retry", node_run_id=work)
-    await orchestrator.control_service.on_command(_command(retry))
-    await orchestrator.control_service.on_command(_command(retry))  # redelivered
+    await orchestrator.control_service.on_command(control_command(retry))
+    await orchestrator.control_service.on_command(control_command(retry))  # redelivered
     assert [(c.action, c.request_id) for c in await orchestrator.controls(run_id)] == [
         ("retry", "cmd-retry")
     ]
@@ -567,12 +555,12 @@ async def test_a_command_is_applied_like_a_request_and_one_it_cannot_take_is_a_c
 
     retry_again = ControlRun(run_id=run_id, action="retry", request_id="cmd-2", node_run_id=work)
     with pytest.raises(ContractError) as refusal:  # dead-lettered by the consumer
-        await orchestrator.control_service.on_command(_command(retry_again))
+        await orchestrator.control_service.on_command(control_command(retry_again))
     assert _conflict(refusal.value.body, "action") == "not allowed while the run is running"
     start = (await orchestrator.node_run(run_id, "start")).id
     skip = ControlRun(run_id=run_id, action="skip", request_id="cmd-3", node_run_id=start)
     with pytest.raises(ContractError) as refusal:
-        await orchestrator.control_service.on_command(_command(skip))
+        await orchestrator.control_service.on_command(control_command(skip))
     assert _conflict(refusal.value.body, "node_run_id").startswith(
         "only a node run not yet dispatched"
     )
