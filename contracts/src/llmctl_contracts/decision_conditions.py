@@ -214,7 +214,8 @@ def validate_connector_conditions(
         elif parse_condition_text(cond.text or "") is None:
             warnings.append(
                 f"condition for connector {cid!r}: text {text!r} cannot be parsed into a "
-                "predicate; it will be matched heuristically and marked fallback_used"
+                "predicate; unless it equals the upstream route_key, it will be matched "
+                "heuristically and marked fallback_used"
             )
 
     fallback = node.fallback_connector_id
