@@ -9,6 +9,7 @@ import pytest
 from nats.js.errors import NotFoundError
 
 from llmctl_infra.embedded import NatsServer
+from llmctl_infra.embedded.nats import MAX_PAYLOAD
 from llmctl_infra.process import pid_alive
 
 
@@ -66,3 +67,20 @@ def test_stop_ends_the_process(tmp_path: object) -> None:
     server.stop()
     assert not pid_alive(pid)
     assert not server.healthy()
+
+
+async def test_messages_up_to_max_payload_are_accepted(private_nats_server: NatsServer) -> None:
+    stream = f"S{uuid.uuid4().hex[:8]}"
+    client = await nats.connect(private_nats_server.url)
+    try:
+        assert client.max_payload == MAX_PAYLOAD
+        js = client.jetstream()
+        await js.add_stream(name=stream, subjects=[f"{stream}.>"])
+        big = b"x" * (MAX_PAYLOAD - 4096)  # NATS's own default would refuse it (1 MiB)
+        ack = await js.publish(f"{stream}.x", big)
+        assert ack.seq == 1
+        assert (await js.get_msg(stream, 1)).data == big
+        with pytest.raises(nats.errors.MaxPayloadError):
+            await client.publish(f"{stream}.y", b"x" * (MAX_PAYLOAD + 1))
+    finally:
+        await client.close()

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from llmctl_libs.bus import Bus
 from llmctl_libs.store import Database, Inbox, Outbox, OutboxMessage, OutboxRelay, StoreTables
-from llmctl_libs.store.outbox import MARK_DELAY_SECONDS
+from llmctl_libs.store.outbox import HEADER_ROOM, MARK_DELAY_SECONDS
 
 
 @pytest.fixture
@@ -173,3 +173,39 @@ async def test_a_stopping_relay_marks_what_it_published(
         await _publish_one(db, outbox, relay, bus, 400, "llmctl.evt.test.stop-marks")
         assert await _unpublished(db, tables) == 1  # published, its mark still waiting
     assert await _unpublished(db, tables) == 0  # the relay's stop marked it
+
+
+async def test_a_row_larger_than_the_bus_carries_holds_back_no_other(
+    store_db: tuple[Database, StoreTables], bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An oversized row is logged and marked without being sent, by the fast path and by the
+    poller alike; the rows around it are published (before, one such row failed every batch
+    the poller took, for good)."""
+    db, tables = store_db
+    subject = "llmctl.evt.test.outbox.big"
+    huge = OutboxMessage(subject=subject, msg_id="m-huge", body=b"x" * (bus.max_payload + 1))
+    fits = OutboxMessage(
+        subject=subject, msg_id="m-fits", body=b"y" * (bus.max_payload - HEADER_ROOM)
+    )
+    outbox = Outbox(tables)
+    async with db.transaction() as conn:  # committed, never handed over: the poller's case
+        await outbox.add(conn, [message(10, subject), huge, message(11, subject)])
+    relay = OutboxRelay(db, outbox, bus, poll_seconds=30.0)
+    with caplog.at_level("ERROR", logger="llmctl_libs.store.outbox"):
+        assert await relay.relay_once() == 3
+        assert await relay.relay_once() == 0
+    assert "m-huge" in caplog.text
+    assert f"{bus.max_payload + 1} bytes" in caplog.text
+    assert await stream_messages(bus, subject) == 2
+
+    async with running_relay(db, tables, bus) as (outbox, running):
+        async with db.transaction() as conn:
+            pending = await outbox.add(
+                conn,
+                [message(12, subject), OutboxMessage(subject, "m-huge-2", huge.body), fits],
+            )
+        running.enqueue(pending)
+        async with asyncio.timeout(10):
+            while await _unpublished(db, tables) > 0:
+                await asyncio.sleep(0.02)
+    assert await stream_messages(bus, subject) == 4

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from llmctl_contracts import ErrorCode
 from llmctl_libs.bus import Bus
 from llmctl_libs.ids import new_id
-from llmctl_libs.rpc import RpcError, call, endpoint
+from llmctl_libs.rpc import ENVELOPE_HEADROOM, RpcError, call, endpoint, request_limit
 from llmctl_libs.store import Database
 
 
@@ -102,3 +102,50 @@ async def test_a_lost_database_connection_is_answered_unavailable_and_a_retry_su
         await caller.stop()
         await responder.stop()
         await database.dispose()
+
+
+class Blob(msgspec.Struct, frozen=True):
+    text: str
+
+
+async def test_requests_and_answers_larger_than_the_bus_carries_fail_too_large(
+    nats_url: str,
+) -> None:
+    """A request over the limit is refused before it is sent, naming ``body``; an answer
+    over it is replaced by a ``too_large`` error (not left for the caller to time out on);
+    both just under their limits go through."""
+    subject = f"llmctl.rpc.test.{new_id()}"
+    seen: list[int] = []
+
+    async def echo_times(blob: Blob) -> str:
+        seen.append(len(blob.text))
+        return blob.text * (2 if blob.text.startswith("double") else 1)
+
+    responder = Bus(nats_url, service=f"responder-{new_id()}")
+    endpoint(responder, subject, Blob, echo_times)
+    await responder.start()
+    caller = Bus(nats_url, service="caller")
+    await caller.start()
+    try:
+        limit = request_limit(caller)
+        assert limit == caller.max_payload - ENVELOPE_HEADROOM
+        fits = "f" * (limit - len(b'{"text":""}'))
+        assert await call(caller, subject, Blob(text=fits), str, timeout=10.0) == fits
+
+        with pytest.raises(RpcError) as info:
+            await call(caller, subject, Blob(text=fits + "x"), str, timeout=10.0)
+        body = info.value.body
+        assert body.code is ErrorCode.TOO_LARGE
+        assert body.details[0].field == "body"
+        assert f"{limit + 1:,} bytes" in body.details[0].reason
+        assert seen == [len(fits)]  # the refused request never reached the service
+
+        half = "double" + "d" * (caller.max_payload // 2)
+        with pytest.raises(RpcError) as info:
+            await call(caller, subject, Blob(text=half), str, timeout=10.0)
+        assert info.value.body.code is ErrorCode.TOO_LARGE
+        assert "ask for less" in info.value.body.message
+        assert await call(caller, subject, Blob(text="double"), str) == "doubledouble"
+    finally:
+        await caller.stop()
+        await responder.stop()

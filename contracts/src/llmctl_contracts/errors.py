@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "forbidden"
     """The caller may not do this (e.g. a tool outside the node's tool allowlist; HTTP 403)."""
     UNKNOWN_VERSION = "unknown_version"
+    TOO_LARGE = "too_large"
+    """A request, or the answer to it, is larger than the message bus carries (HTTP 413)."""
     UNAVAILABLE = "unavailable"
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"

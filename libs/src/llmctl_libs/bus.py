@@ -117,6 +117,12 @@ class Bus:
         return self.broker.connection
 
     @property
+    def max_payload(self) -> int:
+        """Largest message the server accepts, in bytes (its ``max_payload``, after
+        :meth:`start`)."""
+        return self.nc.max_payload
+
+    @property
     def js(self) -> JetStreamContext:
         """The raw JetStream context (after :meth:`start`)."""
         return self.nc.jetstream()

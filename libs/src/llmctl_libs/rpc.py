@@ -18,12 +18,24 @@ from llmctl_contracts.rpc import RpcReply
 from .bus import Bus
 from .request_server import REQUEST_WORKERS
 
-__all__ = ["NO_RESPONDERS_GRACE_SECONDS", "RpcError", "call", "endpoint"]
+__all__ = [
+    "ENVELOPE_HEADROOM",
+    "NO_RESPONDERS_GRACE_SECONDS",
+    "RpcError",
+    "call",
+    "endpoint",
+    "request_limit",
+]
 
 logger = logging.getLogger(__name__)
 
 NO_RESPONDERS_GRACE_SECONDS = 1.0
 _NO_RESPONDERS_BACKOFF = 0.05
+
+ENVELOPE_HEADROOM = 64 * 1024
+"""Bytes of the bus's ``max_payload`` a request leaves free: what a service stores from a
+request (a run's input, a flowchart) travels on in events and commands inside an envelope, with
+headers, and those must fit in one message too."""
 
 _DATABASE_TROUBLE = (psycopg.OperationalError, sqlalchemy.exc.OperationalError)
 """Connection loss, an administrator shutdown, a cancelled statement: a retry may succeed."""
@@ -40,6 +52,37 @@ class RpcError(Exception):
         self.body = body
 
 
+def request_limit(bus: Bus) -> int:
+    """Largest request body, in bytes, :func:`call` sends over ``bus`` (connected)."""
+    return bus.max_payload - ENVELOPE_HEADROOM
+
+
+def _request_too_large(subject: str, size: int, limit: int) -> RpcError:
+    reason = f"is {size:,} bytes; a request may be at most {limit:,} bytes"
+    return RpcError(
+        ErrorBody.for_field(
+            ErrorCode.TOO_LARGE,
+            "body",
+            reason,
+            message=f"the request to {subject} {reason} (the message bus's max_payload, less "
+            f"{ENVELOPE_HEADROOM:,} bytes for the envelope of what is stored from it)",
+        )
+    )
+
+
+def _answer_too_large(subject: str, size: int, limit: int) -> bytes:
+    return encode(
+        RpcReply(
+            ok=False,
+            error=ErrorBody(
+                code=ErrorCode.TOO_LARGE,
+                message=f"the answer to {subject} would be {size:,} bytes, more than the "
+                f"message bus carries ({limit:,} bytes); ask for less (a smaller page or limit)",
+            ),
+        )
+    )
+
+
 def endpoint(
     bus: Bus,
     subject: str,
@@ -51,7 +94,8 @@ def endpoint(
     """Serve ``func`` on ``subject``: decode strictly, reply ``RpcReply``; never crash.
 
     Errors: a contract or ``RpcError`` body as it is; database trouble a retry may cure (the
-    connection was lost, Postgres restarted) as ``unavailable``; anything else ``internal``.
+    connection was lost, Postgres restarted) as ``unavailable``; a result larger than the bus
+    carries as ``too_large`` (it could never be delivered); anything else ``internal``.
 
     ``max_workers`` requests are handled at once; raise it only for a ``func`` that holds at
     most one pooled database connection at a time (see :mod:`llmctl_libs.request_server`).
@@ -61,7 +105,11 @@ def endpoint(
         try:
             request = decode_strict(data, request_type, what=request_type.__name__)
             result = await func(request)
-            return encode(RpcReply(ok=True, result=result))
+            reply = encode(RpcReply(ok=True, result=result))
+            if len(reply) > bus.max_payload:
+                logger.warning("rpc %s: an answer of %d bytes is too large", subject, len(reply))
+                return _answer_too_large(subject, len(reply), bus.max_payload)
+            return reply
         except ContractError as exc:
             return encode(RpcReply(ok=False, error=exc.body))
         except RpcError as exc:
@@ -95,11 +143,17 @@ async def call(
 ) -> Res:
     """Call a remote operation; return its typed result or raise :class:`RpcError`.
 
+    A request larger than :func:`request_limit` is not sent: it fails ``too_large`` naming
+    ``body`` (the NATS server would refuse it, or what is stored from it, anyway).
+
     "No responders" is retried for up to :data:`NO_RESPONDERS_GRACE_SECONDS` (or ``timeout``):
     while a service restarts (rolling deploy, supervisor restart) its subject briefly has no
     subscriber, and a caller should see that as a short delay, not an error.
     """
     body = encode(request)
+    limit = request_limit(bus)
+    if len(body) > limit:
+        raise _request_too_large(subject, len(body), limit)
     loop = asyncio.get_running_loop()
     give_up = loop.time() + min(timeout, NO_RESPONDERS_GRACE_SECONDS)
     try:
@@ -115,6 +169,8 @@ async def call(
                         )
                     ) from exc
                 await asyncio.sleep(_NO_RESPONDERS_BACKOFF)
+    except nats.errors.MaxPayloadError as exc:  # the server's limit changed since the check
+        raise _request_too_large(subject, len(body), bus.max_payload) from exc
     except nats.errors.TimeoutError as exc:
         raise RpcError(
             ErrorBody(code=ErrorCode.TIMEOUT, message=f"{subject} did not answer in time")

@@ -10,11 +10,18 @@ from llmctl_infra._wait import wait_until
 from llmctl_infra.ports import LOOPBACK, free_port
 from llmctl_infra.process import ManagedProcess, resolve_executable
 
-__all__ = ["NatsServer"]
+__all__ = ["MAX_PAYLOAD", "NatsServer"]
+
+MAX_PAYLOAD = 8 * 1024 * 1024
+"""Largest message the embedded server accepts (NATS's default is 1 MiB, and 8 MiB the most
+its documentation recommends): a flowchart of a few thousand nodes, a page of events with long
+model outputs or the node runs of a long run each fit in one message. A deployment on its own
+NATS sets ``max_payload`` there; the services read the server's value when they connect."""
 
 
 class NatsServer:
-    """A ``nats-server -js`` child process on loopback.
+    """A ``nats-server -js`` child process on loopback, accepting messages of up to
+    :data:`MAX_PAYLOAD` bytes (set in ``nats.conf`` beside the store directory).
 
     Ports are chosen once (free ports unless given) and kept across :meth:`restart`, as is
     the JetStream store directory, so streams and their messages survive a restart or kill.
@@ -38,8 +45,11 @@ class NatsServer:
         self.port = port or free_port()
         self.monitor_port = monitor_port or free_port()
         self.log_path = log_path or data_dir.parent / "nats.log"
+        self.config_path = data_dir.parent / f"{data_dir.name}.conf"
         argv = [
             resolve_executable("nats-server"),
+            "-c",
+            str(self.config_path),
             "-js",
             "-sd",
             str(data_dir),
@@ -83,6 +93,7 @@ class NatsServer:
             WaitTimeout: The server exited or was not healthy in time (log tail included).
         """
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(f"max_payload: {MAX_PAYLOAD}\n")
         self._process.start()
         wait_until(
             self.healthy,

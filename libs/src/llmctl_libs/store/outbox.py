@@ -18,6 +18,7 @@ from .driver import driver_connection
 from .tables import StoreTables
 
 __all__ = [
+    "HEADER_ROOM",
     "MARK_DELAY_SECONDS",
     "Outbox",
     "OutboxInsert",
@@ -27,6 +28,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+HEADER_ROOM = 4096
+"""Bytes of the bus's ``max_payload`` left for a message's headers (the server counts them
+with the body; ``Nats-Msg-Id`` and a trace take a few hundred)."""
 
 MARK_DELAY_SECONDS = 0.05
 """How long a published row waits to be marked, so that one statement marks every row
@@ -121,6 +126,13 @@ class OutboxRelay:
     and publish).
     A crash between publish and mark republishes with the same ``Nats-Msg-Id``: the
     server's duplicate window drops it, and consumers' inboxes make any later copy harmless.
+
+    A row larger than the bus carries could never be published, and retrying it would hold
+    back every row the poller takes with it: it is logged as an error (subject, message id,
+    size) and marked as handled without being sent. The row stays in the outbox table. Its
+    producers should not write one (the orchestrator fails a node whose command would be
+    too large); a run event left off the bus this way is still in the run's history, where
+    the gateway's gap fill finds it.
     """
 
     def __init__(
@@ -213,7 +225,21 @@ class OutboxRelay:
 
     async def _publish(self, messages: list[OutboxMessage]) -> None:
         # Publishes are sent in order and their acks awaited together (pipelined).
-        await self._bus.publish_many([(m.subject, m.body, m.msg_id) for m in messages])
+        limit = self._bus.max_payload - HEADER_ROOM
+        sendable = []
+        for m in messages:
+            if len(m.body) <= limit:
+                sendable.append((m.subject, m.body, m.msg_id))
+            else:
+                logger.error(
+                    "outbox message %s on %s is %d bytes, more than the bus carries (%d): "
+                    "not published",
+                    m.msg_id,
+                    m.subject,
+                    len(m.body),
+                    limit,
+                )
+        await self._bus.publish_many(sendable)
 
     async def _mark(self, row_ids: list[int]) -> None:
         # Losing this mark in a crash only republishes (deduplicated): no fsync needed. Fixed

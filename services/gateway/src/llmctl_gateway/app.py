@@ -12,7 +12,7 @@ from llmctl_libs.bus import Bus
 
 from .artifact_routes import ARTIFACT_ROUTE_HANDLERS
 from .context import add_id_headers
-from .errors import EXCEPTION_HANDLERS
+from .errors import EXCEPTION_HANDLERS, MAX_REQUEST_BODY_BYTES
 from .flowchart_routes import FLOWCHART_ROUTE_HANDLERS
 from .model_routes import MODEL_ROUTE_HANDLERS
 from .openapi import openapi_config
@@ -81,6 +81,7 @@ def create_app(bus: Bus | None, settings: GatewaySettings | None = None) -> Lite
         lifespan=[owned_bus, shared_hubs],
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
+        request_max_body_size=MAX_REQUEST_BODY_BYTES,
         state=State({"bus": bus, "settings": resolved, "hubs": {}}),
         debug=resolved.debug,
     )

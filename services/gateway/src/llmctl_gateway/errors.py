@@ -18,6 +18,7 @@ from .context import request_ids
 
 __all__ = [
     "EXCEPTION_HANDLERS",
+    "MAX_REQUEST_BODY_BYTES",
     "STATUS_BY_CODE",
     "error_response",
     "handle_contract_error",
@@ -28,6 +29,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+MAX_REQUEST_BODY_BYTES = 10_000_000
+"""Largest request body the gateway reads (a larger one is refused ``too_large`` at once);
+what reaches a backend is held to the bus's limit as well (``llmctl_libs.rpc.request_limit``)."""
+
 STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION_FAILED: 422,
     ErrorCode.MALFORMED: 400,
@@ -36,6 +41,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.IDEMPOTENCY_MISMATCH: 422,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.UNKNOWN_VERSION: 422,
+    ErrorCode.TOO_LARGE: 413,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.TIMEOUT: 504,
     ErrorCode.INTERNAL: 500,
@@ -50,6 +56,8 @@ def _code_for_status(status: int) -> ErrorCode:
         return ErrorCode.CONFLICT
     if status == 422:
         return ErrorCode.VALIDATION_FAILED
+    if status == 413:
+        return ErrorCode.TOO_LARGE
     if status == 503:
         return ErrorCode.UNAVAILABLE
     if status == 504:
@@ -142,6 +150,13 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Re
                 details=details,
             )
             return error_response(request, body, status=422)
+    if status == 413:  # over the server's request body limit (before any backend sees it)
+        reason = f"is larger than the gateway accepts ({MAX_REQUEST_BODY_BYTES:,} bytes)"
+        return error_response(
+            request,
+            ErrorBody.for_field(ErrorCode.TOO_LARGE, "body", reason),
+            status=413,
+        )
     if status >= 500:
         logger.error("http error %s on %s: %s", status, request.url.path, exc.detail)
         message = "internal error"

@@ -227,7 +227,8 @@ class RunRelay:
             del self._pending[stale]
 
     async def _fill(self) -> None:
-        """Fetch history after ``last_sent`` from the orchestrator, page by page."""
+        """Fetch history after ``last_sent`` from the orchestrator, page by page, until a
+        page brings nothing new (a page of large events holds fewer than ``limit``)."""
         while True:
             before = self.last_sent
             page: list[RunEventRecord] = await rpc_call(
@@ -241,7 +242,7 @@ class RunRelay:
             for record in sorted(page, key=lambda r: r.sequence):
                 if record.run_id == self.run_id:
                     await self._offer(record)
-            if len(page) < self._page or self.last_sent == before:
+            if self.last_sent == before:
                 return
 
     async def _error(self, body: ErrorBody) -> None:

@@ -69,7 +69,7 @@ async def setup(ctx: ServiceContext) -> None:
     bus = ctx.bus
     grace = timeout_grace_from_env()
     coordinator = RunCoordinator(persistence, flowcharts, bus, timeout_grace_seconds=grace)
-    queries = RunQueries(persistence)
+    queries = RunQueries(persistence, answer_bytes=lambda: bus.max_payload)
     rpc = subjects.rpc
     endpoint(bus, rpc("orchestrator", "flowchart.create"), CreateFlowchart, flowcharts.create)
     endpoint(bus, rpc("orchestrator", "flowchart.get"), GetById, flowcharts.get)

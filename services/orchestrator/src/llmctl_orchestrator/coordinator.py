@@ -54,6 +54,7 @@ from llmctl_libs.store import PendingMessage
 from llmctl_libs.store.database import BEGIN
 from llmctl_libs.store.driver import driver_connection
 from llmctl_libs.store.idempotency import NOT_SEEN, IdempotentRequests, request_fingerprint
+from llmctl_libs.store.outbox import HEADER_ROOM
 
 from .engine import (
     Activation,
@@ -73,7 +74,7 @@ from .run_states import RunStates, load_state
 from .step_groups import Batch, QueuedStep, StepGroups
 from .tables import RUN_COLUMNS, idempotency, node_runs, runs, store, timers
 from .workers import tell_workers_to_stop, worker_for
-from .writer import RunWriter, flush_writers
+from .writer import CommandTooLarge, RunWriter, flush_writers
 
 __all__ = [
     "MAX_RETRY_DELAY_MS",
@@ -527,6 +528,8 @@ class RunCoordinator:
             batch = state.ready[:free]
             rows = await self.node_runs_by_id(writer, batch)
             for ready_id in batch:
+                if writer.current_status in _TERMINAL_RUN:
+                    return  # a launch failed the run (a command too large to send)
                 row = rows[ready_id]
                 await self._launch(
                     writer, graph, graph.nodes[row.node_id], ready_id, dict(row.input_context)
@@ -554,24 +557,28 @@ class RunCoordinator:
         """Send one attempt of a node run to its worker class; its timeout timer starts."""
         worker = worker_for(node)
         timeout = node.timeout_seconds or graph.definition.defaults.timeout_seconds
+        try:
+            writer.command(
+                subjects.execute_command(worker),
+                MessageType.EXECUTE_NODE,
+                ExecuteNode(
+                    node_run_id=node_run_id,
+                    attempt=attempt,
+                    node=node,
+                    input_context=context,
+                    timeout_seconds=timeout,
+                ),
+                idempotency_key=f"execute:{node_run_id}:attempt:{attempt}",
+                node_run_id=node_run_id,
+            )
+        except CommandTooLarge as exc:  # no worker could be sent it: fails at once
+            await self.fail_node_run(writer, node, node_run_id, attempt, exc.body)
+            return
         writer.emit(
             MessageType.NODE_DISPATCHED,
             NodeDispatched(
                 node_run_id=node_run_id, node_id=node.id, worker=worker, attempt=attempt
             ),
-            node_run_id=node_run_id,
-        )
-        writer.command(
-            subjects.execute_command(worker),
-            MessageType.EXECUTE_NODE,
-            ExecuteNode(
-                node_run_id=node_run_id,
-                attempt=attempt,
-                node=node,
-                input_context=context,
-                timeout_seconds=timeout,
-            ),
-            idempotency_key=f"execute:{node_run_id}:attempt:{attempt}",
             node_run_id=node_run_id,
         )
         self.update_node_run(
@@ -602,18 +609,7 @@ class RunCoordinator:
         max_attempts = node.max_attempts or graph.definition.defaults.max_attempts
         made = attempt - writer.state.attempts_before.get(node_run_id, 0)
         if made >= max_attempts or error.code is ErrorCode.UNAVAILABLE:
-            writer.emit(
-                MessageType.NODE_FAILED,
-                NodeFailed(node_run_id=node_run_id, node_id=node.id, error=error, attempt=attempt),
-                node_run_id=node_run_id,
-            )
-            self.update_node_run(
-                writer,
-                node_run_id,
-                status=NodeRunStatus.FAILED.value,
-                error=_builtins(error),
-            )
-            await self.fail_run(writer, error, node_run_id)
+            await self.fail_node_run(writer, node, node_run_id, attempt, error)
             return False
         backoff = node.retry_backoff_ms
         if backoff is None:
@@ -643,6 +639,20 @@ class RunCoordinator:
         due = _now() + timedelta(milliseconds=delay)
         await self._schedule(writer, "retry", node_run_id, attempt + 1, due)
         return False
+
+    async def fail_node_run(
+        self, writer: RunWriter, node: Node, node_run_id: str, attempt: int, error: ErrorBody
+    ) -> None:
+        """The node run fails for good (no retry), and the run with it."""
+        writer.emit(
+            MessageType.NODE_FAILED,
+            NodeFailed(node_run_id=node_run_id, node_id=node.id, error=error, attempt=attempt),
+            node_run_id=node_run_id,
+        )
+        self.update_node_run(
+            writer, node_run_id, status=NodeRunStatus.FAILED.value, error=_builtins(error)
+        )
+        await self.fail_run(writer, error, node_run_id)
 
     async def _succeed(
         self,
@@ -675,7 +685,10 @@ class RunCoordinator:
             if isinstance(node, _INLINE):
                 values["attempt"] = 1
             self.update_node_run(writer, node_run_id, **values)
-        self.route(writer, graph, node, node_run_id, output, context)
+        try:
+            self.route(writer, graph, node, node_run_id, output, context)
+        except CommandTooLarge as exc:  # the router cannot be asked: the node run fails
+            await self.routing_failed(writer, node, node_run_id, exc.body)
 
     def route(
         self,
@@ -688,7 +701,11 @@ class RunCoordinator:
         *,
         request_id: str | None = None,
     ) -> None:
-        """Ask the router which connectors fire; a control request asks again with its id."""
+        """Ask the router which connectors fire; a control request asks again with its id.
+
+        Raises:
+            CommandTooLarge: The node's output and context are too large to send.
+        """
         key = f"route:{node_run_id}" if request_id is None else f"route:{node_run_id}:{request_id}"
         writer.command(
             subjects.route_command(),
@@ -774,6 +791,8 @@ class RunCoordinator:
         return sorted(attempts)
 
     async def _maybe_complete(self, writer: RunWriter) -> None:
+        if writer.current_status in _TERMINAL_RUN:
+            return  # failed in this step already
         reason = completion(writer.state)
         if reason is None:
             return
@@ -827,7 +846,7 @@ class RunCoordinator:
         trace: Trace,
         current_status: str = RunStatus.RUNNING.value,
     ) -> RunWriter:
-        return RunWriter(
+        writer = RunWriter(
             conn,
             graph=graph,
             run_id=run_id,
@@ -839,6 +858,8 @@ class RunCoordinator:
             event_store=self._store,
             outbox=self._outbox,
         )
+        writer.command_limit = self._bus.max_payload - HEADER_ROOM
+        return writer
 
     @staticmethod
     def _run_meta(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -28,6 +29,9 @@ from .paging import check_page, invalid, order_by
 from .tables import RUN_COLUMNS, node_runs, runs
 
 __all__ = ["RunQueries", "require_run", "run_record", "run_record_in"]
+
+_REPLY_OVERHEAD = 1024
+"""Bytes of an answer that are not its events (the reply envelope around the list)."""
 
 
 def _error(value: Any) -> ErrorBody | None:
@@ -75,9 +79,14 @@ async def run_record(db: Database, run_id: str) -> RunRecord:
 class RunQueries:
     """Answers the gateway's run queries from projections and the event store."""
 
-    def __init__(self, persistence: Persistence) -> None:
+    def __init__(
+        self, persistence: Persistence, *, answer_bytes: Callable[[], int] | None = None
+    ) -> None:
+        """``answer_bytes`` gives the largest answer the bus carries now (unbounded if None):
+        a page of events stops before it would pass it (see :meth:`events`)."""
         self._db = persistence.database
         self._store = persistence.event_store
+        self._answer_bytes = answer_bytes
 
     async def get(self, request: GetById) -> RunRecord:
         """One run."""
@@ -153,7 +162,9 @@ class RunQueries:
         ]
 
     async def events(self, request: ListRunEvents) -> list[RunEventRecord]:
-        """A run's timeline events after ``after_sequence``."""
+        """A run's timeline events after ``after_sequence``: up to ``limit``, and fewer when
+        the page would not fit in one bus message (it always has the first event; page on
+        until a page is empty)."""
         if request.limit < 1 or request.limit > 10_000:
             raise RpcError(
                 ErrorBody.for_field(
@@ -168,23 +179,27 @@ class RunQueries:
             stored = await self._store.read(
                 conn, request.run_id, after_version=request.after_sequence, limit=request.limit
             )
-        records = []
+        budget = None if self._answer_bytes is None else self._answer_bytes() - _REPLY_OVERHEAD
+        records: list[RunEventRecord] = []
         for event in stored:
             env = decode_envelope(event.envelope)
-            records.append(
-                RunEventRecord(
-                    event_id=env.event_id,
-                    type=env.type,
-                    version=env.version,
-                    sequence=event.version,
-                    occurred_at=env.occurred_at.isoformat(),
-                    run_id=request.run_id,
-                    correlation_id=env.correlation_id,
-                    payload=msgspec.json.decode(env.payload),
-                    node_run_id=env.node_run_id,
-                    causation_id=env.causation_id,
-                    request_id=env.request_id,
-                    superseded=event.superseded,
-                )
+            record = RunEventRecord(
+                event_id=env.event_id,
+                type=env.type,
+                version=env.version,
+                sequence=event.version,
+                occurred_at=env.occurred_at.isoformat(),
+                run_id=request.run_id,
+                correlation_id=env.correlation_id,
+                payload=msgspec.json.decode(env.payload),
+                node_run_id=env.node_run_id,
+                causation_id=env.causation_id,
+                request_id=env.request_id,
+                superseded=event.superseded,
             )
+            if budget is not None:
+                budget -= len(msgspec.json.encode(record)) + 1
+                if budget < 0 and records:
+                    break  # the page ends here; the next one starts with this event
+            records.append(record)
         return records

@@ -9,9 +9,10 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from llmctl_contracts import MessageKind, MessageType, encode, subjects
+from llmctl_contracts import ErrorBody, ErrorCode, MessageKind, MessageType, encode, subjects
 from llmctl_contracts.events import RunControlled
 from llmctl_libs.messages import Trace, make_envelope
+from llmctl_libs.rpc import RpcError
 from llmctl_libs.store import NewEvent, Outbox, PendingMessage, PostgresEventStore
 from llmctl_libs.store.database import COMMIT
 from llmctl_libs.store.driver import driver_connection
@@ -23,7 +24,24 @@ from .node_run_writes import NodeRunWrites, flush_node_run_writes
 from .run_states import SNAPSHOT_EVERY
 from .tables import runs
 
-__all__ = ["RunWriter", "flush_writers"]
+__all__ = ["CommandTooLarge", "RunWriter", "flush_writers"]
+
+
+class CommandTooLarge(RpcError):
+    """A command would be larger than the bus carries (its node's context and output are too
+    large to send): it was not queued. A control request gets it as its ``too_large`` answer;
+    the steps that dispatch or route a node fail that node run with it."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(
+            ErrorBody(
+                code=ErrorCode.TOO_LARGE,
+                message=f"the {what} command would be {size:,} bytes, more than the message "
+                f"bus carries ({limit:,} bytes): the node's input context and output are too "
+                "large to send",
+            )
+        )
+
 
 _SAVE_PROGRESS = (
     f"UPDATE {runs.schema}.runs AS r SET last_sequence = p.last_sequence, "
@@ -100,6 +118,8 @@ class RunWriter:
         self._messages: list[OutboxMessage] = []
         self._store = event_store
         self._outbox = outbox
+        self.command_limit: int | None = None
+        """Largest command body, in bytes, :meth:`command` queues (unbounded if None)."""
 
     def set_status(self, status: str) -> None:
         """Move the run to ``status`` (saved on flush)."""
@@ -190,7 +210,11 @@ class RunWriter:
         idempotency_key: str,
         node_run_id: str | None = None,
     ) -> None:
-        """Queue a command for publication when the transaction commits."""
+        """Queue a command for publication when the transaction commits.
+
+        Raises:
+            CommandTooLarge: The command is larger than :attr:`command_limit` (nothing queued).
+        """
         envelope = make_envelope(
             type_name,
             payload,
@@ -200,9 +224,10 @@ class RunWriter:
             run_id=self.run_id,
             node_run_id=node_run_id,
         )
-        self._messages.append(
-            OutboxMessage(subject=subject, msg_id=idempotency_key, body=encode(envelope))
-        )
+        body = encode(envelope)
+        if self.command_limit is not None and len(body) > self.command_limit:
+            raise CommandTooLarge(type_name, len(body), self.command_limit)
+        self._messages.append(OutboxMessage(subject=subject, msg_id=idempotency_key, body=body))
 
     async def save_run(self, now: datetime) -> None:
         """Save the run row: a state snapshot, sequence, counters and the changed status or

@@ -1,0 +1,110 @@
+"""Requests, answers and run data larger than one bus message, through the public API.
+
+The embedded NATS server carries messages of up to 8 MiB (``MAX_PAYLOAD``). A request body
+over what may be sent is refused ``too_large`` (413) naming ``body``; a page of events holds
+fewer than ``limit`` when they are large, and paging on (REST or the websocket's catch-up)
+still yields every event; an answer that cannot fit is refused ``too_large`` at once; a node
+whose context and output make its route command too large to
+send fails the run with ``too_large`` instead of leaving it running for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import websockets
+
+from llmctl_infra.embedded.nats import MAX_PAYLOAD
+from llmctl_infra.test_flowcharts import ALWAYS, chain, decision
+
+if TYPE_CHECKING:
+    from conftest import E2EStack
+
+MIB = 1024 * 1024
+
+
+def _pass_through() -> dict[str, Any]:
+    return chain(decision("d", ("d-end", ALWAYS)))
+
+
+async def test_request_bodies_over_the_limits_are_refused_too_large(e2e: E2EStack) -> None:
+    # over what the bus carries, under what the gateway reads: the backend is never asked
+    over_bus = dict(_pass_through(), description="x" * (MAX_PAYLOAD + MIB // 2))
+    response = await e2e.http.post("/api/v1/flowcharts", json=over_bus)
+    assert response.status_code == 413, response.text
+    error = response.json()["error"]
+    assert error["code"] == "too_large"
+    assert error["details"][0]["field"] == "body"
+    assert "a request may be at most" in error["details"][0]["reason"]
+
+    over_gateway = dict(_pass_through(), description="x" * (11 * MIB))
+    response = await e2e.http.post("/api/v1/flowcharts", json=over_gateway)
+    assert response.status_code == 413, response.text
+    error = response.json()["error"]
+    assert error["code"] == "too_large"
+    assert error["details"][0]["field"] == "body"
+
+    listed = (await e2e.http.get("/api/v1/flowcharts", params={"q": "chain"})).json()["data"]
+    assert all(len(item["name"]) < 100 for item in listed["items"])  # nothing half-stored
+
+
+async def _all_events(e2e: E2EStack, run_id: str) -> tuple[list[dict[str, Any]], list[int]]:
+    events: list[dict[str, Any]] = []
+    sizes: list[int] = []
+    while True:
+        after = events[-1]["sequence"] if events else 0
+        response = await e2e.http.get(
+            f"/api/v1/runs/{run_id}/events", params={"after_sequence": after}
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()["data"]
+        if not page:
+            return events, sizes
+        events += page
+        sizes.append(len(page))
+
+
+async def test_a_run_too_large_to_route_fails_and_its_large_events_page_through(
+    e2e: E2EStack,
+) -> None:
+    """A 2 MiB input: the start node's route command fits; the decision's (its output passes
+    the whole upstream payload on, next to its context) does not. The decision fails
+    ``too_large`` and so does the run; each of its large events fills a page of its own."""
+    flowchart_id = await e2e.create_flowchart(_pass_through())
+    run = await e2e.start_run(flowchart_id, blob="y" * (2 * MIB))
+    finished = await e2e.wait_terminal(run["id"])
+    assert finished["status"] == "failed"
+    assert finished["error"]["code"] == "too_large"
+    assert "node.route command" in finished["error"]["message"]
+
+    events, pages = await _all_events(e2e, run["id"])
+    assert [e["sequence"] for e in events] == list(range(1, len(events) + 1))
+    types = [e["type"] for e in events]
+    assert types[-2:] == ["node.failed", "run.failed"]
+    assert "run.succeeded" not in types
+    failed = events[-2]["payload"]
+    assert failed["node_id"] == "d"
+    assert failed["error"]["code"] == "too_large"
+    assert {e["payload"].get("node_id") for e in events} == {None, "start", "d"}  # no `end`
+    assert len(pages) > 2  # pages hold fewer than the default limit of 1,000 ...
+    assert max(pages) < len(events)  # ... and none holds them all
+
+    # the websocket's catch-up pages the same way (frames of several MiB: no client limit)
+    followed: list[int] = []
+    async with asyncio.timeout(60), websockets.connect(e2e.ws_url, max_size=None) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "run_id": run["id"], "after_sequence": 0}))
+        while not followed or followed[-1] < len(events):
+            frame = json.loads(await ws.recv())
+            assert frame["type"] in ("subscribed", "event"), frame
+            if frame["type"] == "event":
+                followed.append(frame["sequence"])
+    assert followed == [e["sequence"] for e in events]
+
+    # the node runs, each holding 2-4 MiB of context and output, no longer fit in one answer:
+    # refused with a clear error, not left to time out (this listing has no pages yet)
+    response = await e2e.http.get(f"/api/v1/runs/{run['id']}/node-runs")
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "too_large"
+    assert "ask for less" in response.json()["error"]["message"]
