@@ -42,6 +42,7 @@ from llmctl_contracts.events import (
 from llmctl_contracts.flowchart import FlowchartDefinition
 from llmctl_contracts.routing import RoutingState
 from llmctl_contracts.rpc import ControlRun, CreateFlowchart, RunRecord, StartRun
+from llmctl_infra.embedded.nats import MAX_PAYLOAD
 from llmctl_infra.test_flowcharts import chain, task
 from llmctl_libs.bus import Bus
 from llmctl_libs.ids import new_id
@@ -199,10 +200,12 @@ class Clock:
 
 class StopNotices:
     """Stands in for the bus: a step uses it only to tell workers to stop node runs
-    (``bus.nc.publish`` on the cancel broadcast), which this records."""
+    (``bus.nc.publish`` on the cancel broadcast), which this records, and to size its
+    commands (``max_payload``, the embedded server's)."""
 
     def __init__(self) -> None:
         self.nc = self
+        self.max_payload = MAX_PAYLOAD
         self.notices: list[NodeCancelRequested] = []
 
     async def publish(self, subject: str, payload: bytes) -> None:

@@ -733,15 +733,7 @@ class RunCoordinator:
                 sa.select(node_runs.c.attempt).where(node_runs.c.id == node_run_id)
             )
         ).scalar_one()
-        writer.emit(
-            MessageType.NODE_FAILED,
-            NodeFailed(node_run_id=node_run_id, node_id=node.id, error=error, attempt=attempt),
-            node_run_id=node_run_id,
-        )
-        self.update_node_run(
-            writer, node_run_id, status=NodeRunStatus.FAILED.value, error=_builtins(error)
-        )
-        await self.fail_run(writer, error, node_run_id)
+        await self.fail_node_run(writer, node, node_run_id, attempt, error)
 
     async def fail_run(
         self, writer: RunWriter, error: ErrorBody, failed_node_run_id: str | None
