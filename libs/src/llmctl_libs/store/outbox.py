@@ -25,6 +25,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxRelay",
     "PendingMessage",
+    "message_limit",
 ]
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,12 @@ logger = logging.getLogger(__name__)
 HEADER_ROOM = 4096
 """Bytes of the bus's ``max_payload`` left for a message's headers (the server counts them
 with the body; ``Nats-Msg-Id`` and a trace take a few hundred)."""
+
+
+def message_limit(bus: Bus) -> int:
+    """Largest message body, in bytes, the relay publishes over ``bus`` (connected)."""
+    return bus.max_payload - HEADER_ROOM
+
 
 MARK_DELAY_SECONDS = 0.05
 """How long a published row waits to be marked, so that one statement marks every row
@@ -225,7 +232,7 @@ class OutboxRelay:
 
     async def _publish(self, messages: list[OutboxMessage]) -> None:
         # Publishes are sent in order and their acks awaited together (pipelined).
-        limit = self._bus.max_payload - HEADER_ROOM
+        limit = message_limit(self._bus)
         sendable = []
         for m in messages:
             if len(m.body) <= limit:

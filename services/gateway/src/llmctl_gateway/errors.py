@@ -56,8 +56,6 @@ def _code_for_status(status: int) -> ErrorCode:
         return ErrorCode.CONFLICT
     if status == 422:
         return ErrorCode.VALIDATION_FAILED
-    if status == 413:
-        return ErrorCode.TOO_LARGE
     if status == 503:
         return ErrorCode.UNAVAILABLE
     if status == 504:

@@ -54,7 +54,7 @@ from llmctl_libs.store import PendingMessage
 from llmctl_libs.store.database import BEGIN
 from llmctl_libs.store.driver import driver_connection
 from llmctl_libs.store.idempotency import NOT_SEEN, IdempotentRequests, request_fingerprint
-from llmctl_libs.store.outbox import HEADER_ROOM
+from llmctl_libs.store.outbox import message_limit
 
 from .engine import (
     Activation,
@@ -838,7 +838,7 @@ class RunCoordinator:
         trace: Trace,
         current_status: str = RunStatus.RUNNING.value,
     ) -> RunWriter:
-        writer = RunWriter(
+        return RunWriter(
             conn,
             graph=graph,
             run_id=run_id,
@@ -849,9 +849,8 @@ class RunCoordinator:
             trace=trace,
             event_store=self._store,
             outbox=self._outbox,
+            command_limit=message_limit(self._bus),
         )
-        writer.command_limit = self._bus.max_payload - HEADER_ROOM
-        return writer
 
     @staticmethod
     def _run_meta(

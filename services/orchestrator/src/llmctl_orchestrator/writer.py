@@ -81,6 +81,8 @@ class RunWriter:
         artifacts: the node-run artifact changes of this transaction (saved on flush).
         node_runs: the node-run projection writes of this transaction (buffered; written on
             flush, or before anything reads node runs).
+        command_limit: largest command body, in bytes, :meth:`command` queues (unbounded if
+            None).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class RunWriter:
         trace: Trace,
         event_store: PostgresEventStore,
         outbox: Outbox,
+        command_limit: int | None = None,
     ) -> None:
         self.conn = conn
         self.graph = graph
@@ -118,8 +121,7 @@ class RunWriter:
         self._messages: list[OutboxMessage] = []
         self._store = event_store
         self._outbox = outbox
-        self.command_limit: int | None = None
-        """Largest command body, in bytes, :meth:`command` queues (unbounded if None)."""
+        self.command_limit = command_limit
 
     def set_status(self, status: str) -> None:
         """Move the run to ``status`` (saved on flush)."""
