@@ -28,6 +28,7 @@ from .store import (
     PostgresEventStore,
     RetentionRule,
     RetentionSweeper,
+    StoreTables,
     store_tables,
 )
 from .store.migrations import migrate
@@ -56,8 +57,11 @@ class Persistence:
     @classmethod
     def for_schema(cls, database_url: str, schema: str, bus: Bus) -> Persistence:
         """Wire the plumbing of one service schema."""
-        tables = store_tables(schema)
-        database = Database(database_url)
+        return cls.for_tables(Database(database_url), store_tables(schema), bus)
+
+    @classmethod
+    def for_tables(cls, database: Database, tables: StoreTables, bus: Bus) -> Persistence:
+        """Wire the plumbing on ``database`` for the store ``tables`` of a schema."""
         outbox = Outbox(tables)
         return cls(
             database=database,

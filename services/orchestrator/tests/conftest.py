@@ -49,7 +49,7 @@ from llmctl_libs.ids import new_id
 from llmctl_libs.messages import Trace, make_envelope
 from llmctl_libs.rpc import RpcError
 from llmctl_libs.service import Persistence
-from llmctl_libs.store import Database, Inbox, OnceRecorder, Outbox, OutboxRelay, PostgresEventStore
+from llmctl_libs.store import Database
 from llmctl_libs.testing.database import database_with
 from llmctl_orchestrator import coordinator as coordinator_module
 from llmctl_orchestrator import sweeper as sweeper_module
@@ -237,15 +237,7 @@ class Orchestrator:
         self.topic = topic
         self.stops = StopNotices()
         bus = cast(Bus, self.stops)
-        outbox = Outbox(store)
-        persistence = Persistence(
-            database=database,
-            event_store=PostgresEventStore(store),
-            outbox=outbox,
-            inbox=Inbox(store),
-            relay=OutboxRelay(database, outbox, bus),
-            once=OnceRecorder(store),
-        )
+        persistence = Persistence.for_tables(database, store, bus)
         self.event_store = persistence.event_store
         self.flowcharts = FlowchartRepository(persistence)
         self.coordinator = (
