@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import msgspec
 import pytest
@@ -14,19 +16,28 @@ from llmctl_libs.ids import new_id
 from llmctl_libs.rpc import ENVELOPE_HEADROOM, RpcError, call, endpoint, request_limit
 from llmctl_libs.store import Database
 
+Req = TypeVar("Req")
+
 
 class Ping(msgspec.Struct, frozen=True):
     n: int
+
+
+async def _serve(
+    nats_url: str, subject: str, request_type: type[Req], func: Callable[[Req], Awaitable[Any]]
+) -> Bus:
+    """A started bus of its own serving ``func`` on ``subject``."""
+    bus = Bus(nats_url, service=f"responder-{new_id()}")
+    endpoint(bus, subject, request_type, func)
+    await bus.start()
+    return bus
 
 
 async def _responder(nats_url: str, subject: str) -> Bus:
     async def double(ping: Ping) -> int:
         return ping.n * 2
 
-    bus = Bus(nats_url, service=f"responder-{new_id()}")
-    endpoint(bus, subject, Ping, double)
-    await bus.start()
-    return bus
+    return await _serve(nats_url, subject, Ping, double)
 
 
 async def test_call_returns_typed_result_and_bad_requests_get_envelope_errors(
@@ -76,9 +87,7 @@ async def test_a_lost_database_connection_is_answered_unavailable_and_a_retry_su
         async with database.autocommit() as conn:
             return int((await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one())
 
-    responder = Bus(nats_url, service=f"responder-{new_id()}")
-    endpoint(responder, subject, Ping, backend_pid)
-    await responder.start()
+    responder = await _serve(nats_url, subject, Ping, backend_pid)
     caller = Bus(nats_url, service="caller")
     await caller.start()
     try:
@@ -121,9 +130,7 @@ async def test_requests_and_answers_larger_than_the_bus_carries_fail_too_large(
         seen.append(len(blob.text))
         return blob.text * (2 if blob.text.startswith("double") else 1)
 
-    responder = Bus(nats_url, service=f"responder-{new_id()}")
-    endpoint(responder, subject, Blob, echo_times)
-    await responder.start()
+    responder = await _serve(nats_url, subject, Blob, echo_times)
     caller = Bus(nats_url, service="caller")
     await caller.start()
     try:

@@ -348,6 +348,18 @@ class Orchestrator:
 
     # -- reading -----------------------------------------------------------------------------
 
+    async def finish_fork(
+        self, run_id: str, a: str, b: str, attempts: tuple[int, int]
+    ) -> RunRecord:
+        """Node runs ``a`` and ``b`` of a two-branch fan succeed (at ``attempts``, output
+        ``{"n": <node>}``) and route to the end, which ends the run; the run's record then."""
+        for node_run_id, node_id, attempt in ((a, "a", attempts[0]), (b, "b", attempts[1])):
+            await self.executed(run_id, node_run_id, node_id, attempt, output={"n": node_id})
+        for node_id in ("a", "b"):
+            await self.routed(run_id, node_id, f"{node_id}-end")
+        await self.routed(run_id, "end", end=True)
+        return await self.record(run_id)
+
     async def record(self, run_id: str) -> RunRecord:
         return await run_record(self.db, run_id)
 

@@ -244,12 +244,7 @@ async def test_retry_reruns_the_failed_node_run_with_its_input_and_requeues_what
     await orchestrator.executed(run_id, b.id, "b", 1, output={"stale": True})
     assert (await orchestrator.record(run_id)).last_sequence == sequence
 
-    await orchestrator.executed(run_id, a.id, "a", 2, output={"n": "a"})
-    await orchestrator.executed(run_id, b.id, "b", 2, output={"n": "b"})
-    await orchestrator.routed(run_id, "a", "a-end")
-    await orchestrator.routed(run_id, "b", "b-end")
-    await orchestrator.routed(run_id, "end", end=True)
-    finished = await orchestrator.record(run_id)
+    finished = await orchestrator.finish_fork(run_id, a.id, b.id, (2, 2))
     assert (finished.status, finished.error) == ("succeeded", None)
     assert (await orchestrator.node_run(run_id, "a")).attempt == 2
     await orchestrator.assert_rebuilds(run_id)

@@ -264,12 +264,7 @@ async def test_the_timeout_timer_of_an_attempt_a_node_retry_replaced_does_nothin
     assert (await orchestrator.statuses(run_id))["b"] == ("dispatched", 2)
     assert orchestrator.stops.notices == notices
 
-    await orchestrator.executed(run_id, a, "a", 2, output={"n": "a"})
-    await orchestrator.executed(run_id, b, "b", 2, output={"n": "b"})
-    await orchestrator.routed(run_id, "a", "a-end")
-    await orchestrator.routed(run_id, "b", "b-end")
-    await orchestrator.routed(run_id, "end", end=True)
-    assert (await orchestrator.record(run_id)).status == "succeeded"
+    assert (await orchestrator.finish_fork(run_id, a, b, (2, 2))).status == "succeeded"
     await orchestrator.assert_rebuilds(run_id)
 
 
@@ -312,12 +307,7 @@ async def test_the_retry_timer_of_a_node_run_a_node_retry_requeued_does_nothing(
 
     assert await orchestrator.sweep(retry_due) == 1  # a's own retry timer does act
     assert (await orchestrator.launched(run_id))[-1] == ("a", 3)
-    await orchestrator.executed(run_id, a, "a", 3, output={"n": "a"})
-    await orchestrator.executed(run_id, b, "b", 2, output={"n": "b"})
-    await orchestrator.routed(run_id, "a", "a-end")
-    await orchestrator.routed(run_id, "b", "b-end")
-    await orchestrator.routed(run_id, "end", end=True)
-    assert (await orchestrator.record(run_id)).status == "succeeded"
+    assert (await orchestrator.finish_fork(run_id, a, b, (3, 2))).status == "succeeded"
     await orchestrator.assert_rebuilds(run_id)
 
 
