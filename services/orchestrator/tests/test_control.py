@@ -17,7 +17,7 @@ import pytest
 
 from llmctl_contracts import ContractError, ErrorBody, ErrorCode, MessageType
 from llmctl_contracts.events import NodeCancelRequested, RunRewound
-from llmctl_contracts.rpc import ControlRun
+from llmctl_contracts.rpc import ControlRun, RunRecord
 from llmctl_infra.test_flowcharts import chain, fan, task
 from llmctl_infra.testing import control_command
 
@@ -37,6 +37,27 @@ def _chain(*tasks: str, **settings: Any) -> dict[str, Any]:
 def _fork(**settings: Any) -> dict[str, Any]:
     """start -> {a, b} -> end (the end joins both branches)."""
     return fan(task("a"), task("b"), **settings)
+
+
+async def _failed_fork(
+    orchestrator: Orchestrator, action: str
+) -> tuple[str, Any, Any, Any, RunRecord]:
+    """A fork run that ``a`` failed (by its one attempt), and the proof that ``action`` takes
+    only that node run: on ``start`` (succeeded) and on ``b`` (cancelled by the failure) it is
+    refused, and the refusals change nothing. Returns the run id, the node runs of start, a
+    and b, and the failed run's record."""
+    run_id = await orchestrator.start(_fork())
+    await orchestrator.routed(run_id, "start", "start-a", "start-b")
+    start, a, b = [await orchestrator.node_run(run_id, n) for n in ("start", "a", "b")]
+    await orchestrator.executed(run_id, a.id, "a", 1, error=BOOM)
+    failed = await orchestrator.record(run_id)
+    for other in (start, b):
+        error = await orchestrator.refused(
+            run_id, action, f"{action}-{other.node_id}", node_run_id=other.id
+        )
+        assert _conflict(error, "node_run_id").startswith("only the node run that failed the run")
+    assert await orchestrator.record(run_id) == failed
+    return run_id, start, a, b, failed
 
 
 def _conflict(error: ErrorBody, field: str) -> str:
@@ -203,22 +224,10 @@ async def test_cancel_ends_open_node_runs_and_a_late_result_changes_nothing(
 async def test_retry_reruns_the_failed_node_run_with_its_input_and_requeues_what_was_cut_short(
     orchestrator: Orchestrator,
 ) -> None:
-    run_id = await orchestrator.start(_fork())
-    await orchestrator.routed(run_id, "start", "start-a", "start-b")
-    start, a, b = [await orchestrator.node_run(run_id, n) for n in ("start", "a", "b")]
-    await orchestrator.executed(run_id, a.id, "a", 1, error=BOOM)
-    failed = await orchestrator.record(run_id)
+    run_id, _, a, b, failed = await _failed_fork(orchestrator, "retry")
     assert failed.status == "failed"
     assert failed.error == BOOM
     assert (await orchestrator.node_run(run_id, "b")).status == "cancelled"  # fail-fast
-
-    # only the node run that failed the run can be retried
-    for other in (start, b):
-        error = await orchestrator.refused(
-            run_id, "retry", f"retry-{other.node_id}", node_run_id=other.id
-        )
-        assert _conflict(error, "node_run_id").startswith("only the node run that failed the run")
-    assert await orchestrator.record(run_id) == failed
 
     retried = await orchestrator.control(run_id, "retry", "retry-a", node_run_id=a.id)
     assert (retried.status, retried.error) == ("running", None)
@@ -276,17 +285,7 @@ async def test_a_retried_node_run_gets_a_fresh_retry_budget(orchestrator: Orches
 async def test_skipping_the_failed_node_run_routes_on_with_the_given_output(
     orchestrator: Orchestrator,
 ) -> None:
-    run_id = await orchestrator.start(_fork())
-    await orchestrator.routed(run_id, "start", "start-a", "start-b")
-    start, a, b = [await orchestrator.node_run(run_id, n) for n in ("start", "a", "b")]
-    await orchestrator.executed(run_id, a.id, "a", 1, error=BOOM)
-
-    for other in (start, b):  # succeeded, or cancelled by the failure: not the failed one
-        error = await orchestrator.refused(
-            run_id, "skip", f"skip-{other.node_id}", node_run_id=other.id
-        )
-        assert _conflict(error, "node_run_id").startswith("only the node run that failed the run")
-
+    run_id, _, a, _, _ = await _failed_fork(orchestrator, "skip")
     skipped = await orchestrator.control(
         run_id, "skip", "skip-a", node_run_id=a.id, output={"memory": "none"}
     )
