@@ -6,7 +6,6 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.flowchart import FlowchartDefinition
@@ -24,7 +23,7 @@ from llmctl_libs.rpc import RpcError
 from llmctl_libs.service import Persistence
 from llmctl_libs.store.search import like_pattern
 
-from .flowcharts import not_found
+from .flowcharts import live_latest_version
 from .paging import check_page, order_by
 from .tables import flowchart_versions, flowcharts
 
@@ -94,7 +93,7 @@ class FlowchartQueries:
     async def versions(self, request: GetById) -> list[FlowchartVersionSummary]:
         """Every version of a flowchart, oldest first."""
         async with self._db.autocommit() as conn:
-            await self._require_live(conn, request.id)
+            await live_latest_version(conn, request.id)
             rows = (
                 await conn.execute(
                     sa.select(
@@ -118,7 +117,7 @@ class FlowchartQueries:
     async def version(self, request: GetFlowchartVersion) -> FlowchartRecord:
         """One version of a flowchart."""
         async with self._db.autocommit() as conn:
-            await self._require_live(conn, request.id)
+            await live_latest_version(conn, request.id)
             row = (
                 await conn.execute(
                     sa.select(
@@ -146,15 +145,3 @@ class FlowchartQueries:
             definition=definition,
             created_at=row.created_at.isoformat(),
         )
-
-    @staticmethod
-    async def _require_live(conn: AsyncConnection, flowchart_id: str) -> None:
-        found = (
-            await conn.execute(
-                sa.select(flowcharts.c.id).where(
-                    flowcharts.c.id == flowchart_id, flowcharts.c.deleted_at.is_(None)
-                )
-            )
-        ).first()
-        if found is None:
-            raise not_found("flowchart", flowchart_id)

@@ -45,7 +45,7 @@ from .engine import FlowchartGraph
 from .tables import flowchart_versions, flowcharts, idempotency
 from .validation import clamp_fan_in, sync_decision_conditions, validate_flowchart
 
-__all__ = ["CONFIG_ENTITY", "FlowchartRepository", "not_found"]
+__all__ = ["CONFIG_ENTITY", "FlowchartRepository", "live_latest_version", "not_found"]
 
 GRAPH_CACHE_SIZE = 256
 """Flowchart versions whose indexed graph the orchestrator keeps in memory."""
@@ -84,6 +84,24 @@ def _checked(
     clamped, clamp_warnings = clamp_fan_in(definition)
     adjusted, sync_warnings = sync_decision_conditions(clamped)
     return adjusted, clamp_warnings + sync_warnings, validate_flowchart(adjusted)
+
+
+async def live_latest_version(conn: AsyncConnection, flowchart_id: str) -> int:
+    """The latest version of a flowchart that is not deleted.
+
+    Raises:
+        RpcError: ``not_found`` naming ``id`` when there is none (or it was deleted).
+    """
+    version = (
+        await conn.execute(
+            sa.select(flowcharts.c.latest_version).where(
+                flowcharts.c.id == flowchart_id, flowcharts.c.deleted_at.is_(None)
+            )
+        )
+    ).scalar_one_or_none()
+    if version is None:
+        raise not_found("flowchart", flowchart_id)
+    return int(version)
 
 
 class FlowchartRepository:
@@ -260,15 +278,7 @@ class FlowchartRepository:
         """The latest version of the flowchart and its graph (not found once deleted): what a
         new run pins. Reads only the version number; the definition comes from the graph
         cache (versions are immutable)."""
-        version = (
-            await conn.execute(
-                sa.select(flowcharts.c.latest_version).where(
-                    flowcharts.c.id == flowchart_id, flowcharts.c.deleted_at.is_(None)
-                )
-            )
-        ).scalar_one_or_none()
-        if version is None:
-            raise not_found("flowchart", flowchart_id)
+        version = await live_latest_version(conn, flowchart_id)
         return version, await self.graph(flowchart_id, version, conn)
 
     async def graph(self, flowchart_id: str, version: int, conn: AsyncConnection) -> FlowchartGraph:
