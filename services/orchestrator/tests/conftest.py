@@ -259,7 +259,8 @@ class Orchestrator:
         )
         return run.id
 
-    def _report(self, type_name: str, payload: Any, run_id: str, node_run_id: str) -> Envelope:
+    def report(self, type_name: str, payload: Any, run_id: str, node_run_id: str) -> Envelope:
+        """A report envelope for the run's node run, with a fresh message id."""
         return make_envelope(
             type_name,
             payload,
@@ -277,7 +278,7 @@ class Orchestrator:
             node_id=node_id,
             routing_state=RoutingState(matched_connector_ids=list(fired), terminate_run=end),
         )
-        envelope = self._report(MessageType.NODE_ROUTING_DECIDED, decided, run_id, node_run.id)
+        envelope = self.report(MessageType.NODE_ROUTING_DECIDED, decided, run_id, node_run.id)
         await self.coordinator.on_routed(envelope)
 
     async def executed(
@@ -299,7 +300,7 @@ class Orchestrator:
             output=output or {},
             error=error,
         )
-        envelope = self._report(MessageType.NODE_EXECUTED, report, run_id, node_run_id)
+        envelope = self.report(MessageType.NODE_EXECUTED, report, run_id, node_run_id)
         await self.coordinator.on_executed(envelope)
 
     async def control(self, run_id: str, action: str, request_id: str, **request: Any) -> RunRecord:

@@ -24,7 +24,13 @@ from llmctl_orchestrator.engine import (
     replay,
     rewound_state,
 )
-from llmctl_orchestrator.run_states import SNAPSHOT_EVERY, RunStates, load_state
+from llmctl_orchestrator.run_states import (
+    SNAPSHOT_EVERY,
+    KnownRun,
+    RunFacts,
+    RunStates,
+    load_state,
+)
 from llmctl_orchestrator.tables import runs, store
 from llmctl_orchestrator.writer import RunWriter
 
@@ -127,23 +133,38 @@ def _decoded(blob: bytes) -> RunState:
 def test_a_kept_state_is_handed_out_once_and_only_at_its_sequence() -> None:
     states = RunStates()
     state = RunState(node_executions=3)
-    states.keep(RUN, 9, state)
+    states.keep(RUN, KnownRun(state, 9, 0, "running"))
     assert states.take(RUN, 8) is None  # another step committed since: not this state
     assert states.take(RUN, 9) is None  # the mismatch dropped it
-    states.keep(RUN, 9, state)
+    states.keep(RUN, KnownRun(state, 9, 0, "running"))
     assert states.take(RUN, 9) is state
     assert states.take(RUN, 9) is None  # taken: a failed step cannot hand back its changes
-    states.keep(RUN, 10, state)
+    states.keep(RUN, KnownRun(state, 10, 0, "running"))
     states.forget(RUN)
     assert len(states) == 0
+
+
+def test_a_batch_of_runs_is_taken_whole_or_not_at_all() -> None:
+    facts = RunFacts("fc", 1, {})
+    states = RunStates()
+    states.keep("a", KnownRun(RunState(), 4, 0, "running", facts))
+    states.keep("b", KnownRun(RunState(), 7, 0, "running"))  # kept without the run's facts
+    assert states.take_all(["a", "b"]) is None
+    assert states.take_all(["a", "c"]) is None  # c is not known
+    assert len(states) == 2  # a refused batch takes nothing
+    taken = states.take_all(["a"])
+    assert taken is not None
+    assert taken["a"].last_sequence == 4
+    assert states.take_all(["a"]) is None  # taken: a failed step cannot hand back its changes
+    assert states.take("b", 7) is not None
 
 
 def test_the_least_recently_stepped_runs_are_dropped_first() -> None:
     states = RunStates(max_runs=2)
     for run_id in ("a", "b"):
-        states.keep(run_id, 1, RunState())
-    states.keep("a", 2, RunState())  # a stepped again: b is now the oldest
-    states.keep("c", 1, RunState())
+        states.keep(run_id, KnownRun(RunState(), 1, 0, "running"))
+    states.keep("a", KnownRun(RunState(), 2, 0, "running"))  # a stepped again: b is the oldest
+    states.keep("c", KnownRun(RunState(), 1, 0, "running"))
     assert len(states) == 2
     assert states.take("b", 1) is None
     assert states.take("a", 2) is not None

@@ -8,6 +8,7 @@ the whole step back; the redelivered message then redoes it once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -70,11 +71,12 @@ from .engine import (
 from .engine.context import build_context
 from .flowcharts import FlowchartRepository
 from .queries import run_record, run_record_in
-from .run_states import RunStates, load_state
+from .run_states import KnownRun, RunFacts, RunStates, load_state
+from .sent_ahead import SentAhead, claims
 from .step_groups import Batch, QueuedStep, StepGroups
 from .tables import RUN_COLUMNS, idempotency, node_runs, runs, store, timers
 from .workers import tell_workers_to_stop, worker_for
-from .writer import CommandTooLarge, RunWriter, flush_writers
+from .writer import CommandTooLarge, RunWriter, flush_writers, queue_writes
 
 __all__ = [
     "MAX_RETRY_DELAY_MS",
@@ -84,6 +86,8 @@ __all__ = [
     "retry_delay_ms",
     "run_deadline",
 ]
+
+logger = logging.getLogger(__name__)
 
 _INLINE = (StartNode, EndNode, DecisionNode)
 _HOLDING = {RunStatus.PAUSING.value, RunStatus.PAUSED.value}
@@ -153,6 +157,9 @@ class RunCoordinator:
         self._requests = IdempotentRequests(idempotency)
         self.run_states = RunStates()
         """Each run's state as its last committed step here left it (see run_states.py)."""
+        self.sent_ahead = {"committed": 0, "rolled_back": 0}
+        """Batches run with their first statements sent ahead (see sent_ahead.py), by how
+        their transaction ended (a rolled-back one was then run the usual way)."""
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -198,7 +205,8 @@ class RunCoordinator:
                     .returning(runs.c.id)
                 )
                 if inserted.first() is not None:
-                    writer = self._writer(conn, graph, run_id, 0, 0, state, trace)
+                    facts = RunFacts(flowchart_id, version, dict(request.input))
+                    writer = self._writer(conn, graph, run_id, 0, 0, state, trace, facts)
                     writer.emit(
                         MessageType.RUN_CREATED,
                         RunCreated(
@@ -208,8 +216,9 @@ class RunCoordinator:
                         ),
                     )
                     writer.emit(MessageType.RUN_STARTED, RunStarted(start_node_id=graph.start.id))
-                    meta = self._run_meta(run_id, flowchart_id, version, request.input)
-                    await self.queue(writer, graph, start_activation(state, graph), meta)
+                    await self.queue(
+                        writer, graph, start_activation(state, graph), facts.meta(run_id)
+                    )
                     pending = await writer.flush()
                     created = await run_record_in(conn, run_id)
                 else:
@@ -336,6 +345,9 @@ class RunCoordinator:
                 step.settle()
 
     async def _transaction(self, batch: Batch) -> None:
+        known = self._known_runs(batch)
+        if known is not None and await self._transaction_on_known_runs(batch, *known):
+            return
         writers: list[RunWriter] = []
         # BEGIN travels with the claim and COMMIT with the writes: two round trips in all
         async with self._db.explicit_transaction() as conn:
@@ -348,13 +360,102 @@ class RunCoordinator:
                 if loaded is None:
                     continue
                 writer, graph, meta = loaded
-                for step in steps:
-                    if writer.current_status in _TERMINAL_RUN:
-                        break  # a terminal run takes no more effects (the claims stay)
-                    writer.trace = Trace.caused_by(step.envelope)
-                    await step.body(writer, graph, meta)
+                await self._apply_steps(writer, graph, meta, steps)
                 writers.append(writer)
             pending = await flush_writers(conn, writers, commit=True)
+        await self._committed(writers, pending)
+
+    def _known_runs(
+        self, batch: Batch
+    ) -> tuple[dict[str, KnownRun], dict[str, FlowchartGraph]] | None:
+        """Every run of the batch as this service's last step of it left it, with its graph;
+        ``None`` (and nothing taken) unless it knows them all."""
+        known = self.run_states.take_all(batch)
+        if known is None:
+            return None
+        graphs: dict[str, FlowchartGraph] = {}
+        for run_id, run in known.items():
+            facts = run.facts
+            assert facts is not None  # take_all hands out only runs with their facts
+            graph = self._flowcharts.cached_graph(facts.flowchart_id, facts.flowchart_version)
+            if graph is None:  # dropped from the cache since: the usual path reads it
+                for kept_id, kept in known.items():
+                    self.run_states.keep(kept_id, kept)
+                return None
+            graphs[run_id] = graph
+        return known, graphs
+
+    async def _transaction_on_known_runs(
+        self, batch: Batch, known: dict[str, KnownRun], graphs: dict[str, FlowchartGraph]
+    ) -> bool:
+        """The batch's transaction for runs this service knows (``_known_runs``), one round
+        trip shorter: BEGIN, the row locks and the claims are sent, and the steps run while
+        they travel; their writes and the COMMIT follow in the same pipeline.
+
+        The lock statement fails unless every row still says what ``known`` says, and the
+        claim (a plain insert) fails if a message was claimed before, so the transaction
+        commits only what the usual path would have. A step that reads first waits for them
+        (``RunWriter.reading``).
+
+        Returns:
+            ``False`` if the transaction was rolled back before its COMMIT (a run moved on,
+            a message came again, or anything else failed): the caller runs the batch the
+            usual way, from the rows. An error after the COMMIT is raised.
+        """
+        unique = _unique_steps(batch)
+        writers: list[RunWriter] = []
+        committed = False
+        try:
+            async with self._db.explicit_transaction() as conn:
+                async with SentAhead(await driver_connection(conn)) as sent:
+                    await sent.send_begin(known, unique)
+                    for run_id, steps in _by_run(unique).items():
+                        run, graph = known[run_id], graphs[run_id]
+                        assert run.facts is not None
+                        writer = self._writer(
+                            conn,
+                            graph,
+                            run_id,
+                            run.last_sequence,
+                            run.state_sequence,
+                            run.state,
+                            Trace.caused_by(steps[0].envelope),
+                            run.facts,
+                            run.status,
+                        )
+                        writer.before_read = sent.wait
+                        await self._apply_steps(writer, graph, run.facts.meta(run_id), steps)
+                        writers.append(writer)
+                    await sent.resume()  # if a step read: the writes still travel together
+                    outbox = await queue_writes(conn, writers, commit=True)
+                committed = True  # every answer read without an error, the COMMIT's too
+                pending = await outbox.written()
+        except Exception as exc:
+            if committed:
+                raise
+            self.sent_ahead["rolled_back"] += 1
+            logger.debug("a step sent ahead was rolled back (%s): retrying it from the rows", exc)
+            return False
+        self.sent_ahead["committed"] += 1
+        await self._committed(writers, pending)
+        return True
+
+    async def _apply_steps(
+        self,
+        writer: RunWriter,
+        graph: FlowchartGraph,
+        meta: dict[str, Any],
+        steps: list[QueuedStep],
+    ) -> None:
+        """Run the claimed steps of one run, in arrival order, on its writer."""
+        for step in steps:
+            if writer.current_status in _TERMINAL_RUN:
+                break  # a terminal run takes no more effects (the claims stay)
+            writer.trace = Trace.caused_by(step.envelope)
+            await step.body(writer, graph, meta)
+
+    async def _committed(self, writers: list[RunWriter], pending: list[PendingMessage]) -> None:
+        """After a batch's COMMIT: publish its outbox rows and apply each run's effects."""
         self._relay.enqueue(pending)
         for writer in writers:
             await self._after_commit_effects(writer)
@@ -372,31 +473,18 @@ class RunCoordinator:
             counts once), in arrival order; and the locked run rows by run id (a missing run
             has none).
         """
-        unique: dict[tuple[str, str], tuple[str, QueuedStep]] = {}
-        for run_id, steps in batch.items():
-            for step in steps:
-                unique.setdefault((step.inbox_scope, step.envelope.idempotency_key), (run_id, step))
+        unique = _unique_steps(batch)
         driver = await driver_connection(conn)
         async with driver.pipeline(), driver.cursor(row_factory=namedtuple_row) as cursor:
             await driver.execute(BEGIN, prepare=False)
-            await cursor.execute(
-                _CLAIM_AND_LOCK,
-                {
-                    "consumers": [scope for scope, _ in unique],
-                    "message_ids": [key for _, key in unique],
-                    "run_ids": list(batch),
-                },
-            )
+            await cursor.execute(_CLAIM_AND_LOCK, {**claims(unique), "run_ids": list(batch)})
             locked: list[Any] = await cursor.fetchall()
         rows = {row.id: row for row in locked}
         if locked:
             keys = {tuple(k.split(_KEY_SEPARATOR, 1)) for k in locked[0].claimed_keys or []}
         else:
             keys = set(unique)  # no run exists: nothing to process, the claims stand anyway
-        claimed: dict[str, list[QueuedStep]] = {}
-        for key, (run_id, step) in unique.items():
-            if key in keys:
-                claimed.setdefault(run_id, []).append(step)
+        claimed = _by_run({key: value for key, value in unique.items() if key in keys})
         return claimed, rows
 
     async def after_commit(self, writer: RunWriter, pending: list[PendingMessage]) -> None:
@@ -410,7 +498,7 @@ class RunCoordinator:
         if writer.current_status in _TERMINAL_RUN:
             self.run_states.forget(writer.run_id)
         else:
-            self.run_states.keep(writer.run_id, writer.sequence, writer.state)
+            self.run_states.keep(writer.run_id, writer.known())
         await tell_workers_to_stop(self._bus, writer.run_id, writer.stop_node_runs)
         if writer.wake_at is not None and self.on_wake is not None:
             self.on_wake(writer.wake_at)
@@ -727,11 +815,9 @@ class RunCoordinator:
         """The node run's routing cannot be resolved (no match under ``fail``, a condition that
         cannot be evaluated, an unknown connector): the node run fails, and so does the run,
         at once (no retry: routing is deterministic)."""
-        await writer.node_runs.flush(writer.conn)
+        conn = await writer.reading()
         attempt = (
-            await writer.conn.execute(
-                sa.select(node_runs.c.attempt).where(node_runs.c.id == node_run_id)
-            )
+            await conn.execute(sa.select(node_runs.c.attempt).where(node_runs.c.id == node_run_id))
         ).scalar_one()
         await self.fail_node_run(writer, node, node_run_id, attempt, error)
 
@@ -764,8 +850,8 @@ class RunCoordinator:
         ids = list(state.open_node_runs) if everything else state.in_flight + state.ready
         if not ids:
             return []
-        await writer.node_runs.flush(writer.conn)
-        result = await writer.conn.execute(
+        conn = await writer.reading()  # the update returns rows
+        result = await conn.execute(
             sa.update(node_runs)
             .where(
                 node_runs.c.id.in_(ids),
@@ -836,6 +922,7 @@ class RunCoordinator:
         state_sequence: int,
         state: RunState,
         trace: Trace,
+        facts: RunFacts,
         current_status: str = RunStatus.RUNNING.value,
     ) -> RunWriter:
         return RunWriter(
@@ -850,18 +937,8 @@ class RunCoordinator:
             event_store=self._store,
             outbox=self._outbox,
             command_limit=message_limit(self._bus),
+            facts=facts,
         )
-
-    @staticmethod
-    def _run_meta(
-        run_id: str, flowchart_id: str, version: int, run_input: dict[str, Any]
-    ) -> dict[str, Any]:
-        return {
-            "id": run_id,
-            "flowchart_id": flowchart_id,
-            "flowchart_version": version,
-            "input": run_input,
-        }
 
     async def lock_run(
         self,
@@ -917,14 +994,19 @@ class RunCoordinator:
         state = self.run_states.take(run_id, row.last_sequence)
         if state is None:
             state = await load_state(conn, self._store, graph, run_id, row.last_sequence)
+        facts = RunFacts(row.flowchart_id, row.flowchart_version, dict(row.input))
         writer = self._writer(
-            conn, graph, run_id, row.last_sequence, row.state_sequence, state, trace, row.status
-        )
-        return (
-            writer,
+            conn,
             graph,
-            self._run_meta(run_id, row.flowchart_id, row.flowchart_version, dict(row.input)),
+            run_id,
+            row.last_sequence,
+            row.state_sequence,
+            state,
+            trace,
+            facts,
+            row.status,
         )
+        return writer, graph, facts.meta(run_id)
 
     @classmethod
     async def node_run(cls, writer: RunWriter, node_run_id: str) -> Any:
@@ -935,8 +1017,8 @@ class RunCoordinator:
     async def node_runs_by_id(writer: RunWriter, ids: list[str]) -> dict[str, Any]:
         """Run, node, status, attempt, input context, output and superseded flag of node runs,
         by node run id (the run's buffered node-run writes are written first)."""
-        await writer.node_runs.flush(writer.conn)
-        rows = await writer.conn.execute(
+        conn = await writer.reading()
+        rows = await conn.execute(
             sa.select(
                 node_runs.c.id,
                 node_runs.c.run_id,
@@ -954,6 +1036,27 @@ class RunCoordinator:
     def update_node_run(writer: RunWriter, node_run_id: str, **values: Any) -> None:
         """Change one node run's projection columns (buffered: see ``node_run_writes``)."""
         writer.node_runs.update(node_run_id, values)
+
+
+UniqueSteps = dict[tuple[str, str], tuple[str, QueuedStep]]
+"""A batch's steps by (inbox scope, message id), each with its run id."""
+
+
+def _unique_steps(batch: Batch) -> UniqueSteps:
+    """The batch's steps, a message that appears twice counted once (its first step)."""
+    unique: UniqueSteps = {}
+    for run_id, steps in batch.items():
+        for step in steps:
+            unique.setdefault((step.inbox_scope, step.envelope.idempotency_key), (run_id, step))
+    return unique
+
+
+def _by_run(unique: UniqueSteps) -> dict[str, list[QueuedStep]]:
+    """The steps by run id, in arrival order."""
+    steps: dict[str, list[QueuedStep]] = {}
+    for run_id, step in unique.values():
+        steps.setdefault(run_id, []).append(step)
+    return steps
 
 
 def is_running(writer: RunWriter, row: Any, node_run_id: str, attempt: int) -> bool:

@@ -281,14 +281,20 @@ class FlowchartRepository:
         version = await live_latest_version(conn, flowchart_id)
         return version, await self.graph(flowchart_id, version, conn)
 
-    async def graph(self, flowchart_id: str, version: int, conn: AsyncConnection) -> FlowchartGraph:
-        """The indexed graph of one pinned version (cached, least recently used dropped first;
-        versions are immutable and outlive a deleted flowchart). A cache miss reads on
-        ``conn``, the caller's: a caller holding a pooled connection never waits for a second."""
+    def cached_graph(self, flowchart_id: str, version: int) -> FlowchartGraph | None:
+        """The indexed graph of one pinned version if the cache holds it (see :meth:`graph`)."""
         key = (flowchart_id, version)
         cached = self._graphs.get(key)
         if cached is not None:
             self._graphs.move_to_end(key)
+        return cached
+
+    async def graph(self, flowchart_id: str, version: int, conn: AsyncConnection) -> FlowchartGraph:
+        """The indexed graph of one pinned version (cached, least recently used dropped first;
+        versions are immutable and outlive a deleted flowchart). A cache miss reads on
+        ``conn``, the caller's: a caller holding a pooled connection never waits for a second."""
+        cached = self.cached_graph(flowchart_id, version)
+        if cached is not None:
             return cached
         raw = (
             await conn.execute(
@@ -299,7 +305,7 @@ class FlowchartRepository:
             )
         ).scalar_one()
         graph = FlowchartGraph.build(msgspec.json.decode(raw, type=FlowchartDefinition))
-        self._graphs[key] = graph
+        self._graphs[(flowchart_id, version)] = graph
         if len(self._graphs) > GRAPH_CACHE_SIZE:
             self._graphs.popitem(last=False)  # least recently used
         return graph

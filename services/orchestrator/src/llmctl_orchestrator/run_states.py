@@ -15,11 +15,18 @@ Otherwise (another replica took the run's last step, the service restarted, or t
 transaction failed) it reads the snapshot and folds the events after it (:func:`load_state`).
 Both give the fold of the run's events up to ``last_sequence``: the events up to a sequence
 never change, and an entry is only kept once its transaction has committed.
+
+An entry also holds what the run row said after that step (:class:`KnownRun`): its status,
+sequences and the facts no step changes. With them, a step may start before it has locked the
+row (see ``RunCoordinator._transaction_on_known_runs``): its transaction checks, as it locks
+the row, that the row still says all this, and is rolled back if not.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -34,7 +41,7 @@ from .engine import FlowchartGraph, RunState, evolve, replay
 from .history import decode_run_event, run_events
 from .tables import runs
 
-__all__ = ["MAX_KEPT_RUNS", "SNAPSHOT_EVERY", "RunStates", "load_state"]
+__all__ = ["MAX_KEPT_RUNS", "SNAPSHOT_EVERY", "KnownRun", "RunFacts", "RunStates", "load_state"]
 
 SNAPSHOT_EVERY = 64
 """Events a run may gain before a step rewrites its state snapshot (a step that does not find
@@ -45,17 +52,49 @@ MAX_KEPT_RUNS = 4096
 _SNAPSHOT = f"SELECT state, state_sequence FROM {runs.schema}.runs WHERE id = %(id)s"
 
 
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What a run's row says that no step changes: its pinned flowchart and its input."""
+
+    flowchart_id: str
+    flowchart_version: int
+    input: dict[str, Any]
+
+    def meta(self, run_id: str) -> dict[str, Any]:
+        """The run metadata a step's node contexts carry (a fresh dict each time)."""
+        return {
+            "id": run_id,
+            "flowchart_id": self.flowchart_id,
+            "flowchart_version": self.flowchart_version,
+            "input": dict(self.input),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KnownRun:
+    """A run as a committed step left it: the run row's status and sequences, and the state
+    (the fold of its events up to ``last_sequence``)."""
+
+    state: RunState
+    last_sequence: int
+    state_sequence: int
+    status: str
+    facts: RunFacts | None = None
+    """``None`` when the step that kept it did not know them (the run is then only ever taken
+    by a step that locked its row first)."""
+
+
 class RunStates:
-    """Each run's state as its last committed step left it, by run id, with that sequence.
+    """Each run as its last committed step left it (:class:`KnownRun`), by run id.
 
     A step *takes* the entry (it mutates the state as it emits events) and the coordinator
-    *keeps* the new state once the step's transaction has committed, so an entry never holds
+    *keeps* the new one once the step's transaction has committed, so an entry never holds
     a state that a rolled-back transaction changed.
     """
 
     def __init__(self, max_runs: int = MAX_KEPT_RUNS) -> None:
         self._max_runs = max_runs
-        self._states: OrderedDict[str, tuple[int, RunState]] = OrderedDict()
+        self._states: OrderedDict[str, KnownRun] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._states)
@@ -63,13 +102,22 @@ class RunStates:
     def take(self, run_id: str, sequence: int) -> RunState | None:
         """Remove and return the run's state if it is the state at ``sequence``."""
         entry = self._states.pop(run_id, None)
-        if entry is None or entry[0] != sequence:
+        if entry is None or entry.last_sequence != sequence:
             return None
-        return entry[1]
+        return entry.state
 
-    def keep(self, run_id: str, sequence: int, state: RunState) -> None:
-        """Remember the state a committed step left the run in, at ``sequence``."""
-        self._states[run_id] = (sequence, state)
+    def take_all(self, run_ids: Iterable[str]) -> dict[str, KnownRun] | None:
+        """Remove and return the entries of all ``run_ids`` if every one has an entry with the
+        run's facts; otherwise ``None``, and nothing is removed. (The caller checks, as it
+        locks the rows, that they still say what the entries say.)"""
+        ids = list(run_ids)
+        if not all((e := self._states.get(i)) is not None and e.facts is not None for i in ids):
+            return None
+        return {i: self._states.pop(i) for i in ids}
+
+    def keep(self, run_id: str, known: KnownRun) -> None:
+        """Remember the run as a committed step left it."""
+        self._states[run_id] = known
         self._states.move_to_end(run_id)
         while len(self._states) > self._max_runs:
             self._states.popitem(last=False)

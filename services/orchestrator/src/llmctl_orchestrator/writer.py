@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,15 +17,15 @@ from llmctl_libs.rpc import RpcError
 from llmctl_libs.store import NewEvent, Outbox, PendingMessage, PostgresEventStore
 from llmctl_libs.store.database import COMMIT
 from llmctl_libs.store.driver import driver_connection
-from llmctl_libs.store.outbox import OutboxMessage
+from llmctl_libs.store.outbox import OutboxInsert, OutboxMessage
 
 from .artifacts import ArtifactPatches
 from .engine import FlowchartGraph, RunState, evolve
 from .node_run_writes import NodeRunWrites, flush_node_run_writes
-from .run_states import SNAPSHOT_EVERY
+from .run_states import SNAPSHOT_EVERY, KnownRun, RunFacts
 from .tables import runs
 
-__all__ = ["CommandTooLarge", "RunWriter", "flush_writers"]
+__all__ = ["CommandTooLarge", "RunWriter", "flush_writers", "queue_writes"]
 
 
 class CommandTooLarge(RpcError):
@@ -83,6 +84,10 @@ class RunWriter:
             flush, or before anything reads node runs).
         command_limit: largest command body, in bytes, :meth:`command` queues (unbounded if
             None).
+        facts: what the run row says that no step changes (kept with the state after commit).
+        before_read: awaited before a statement whose results the step reads (see
+            :meth:`reading`): set while the transaction's first statements are still on their
+            way, to wait for them.
     """
 
     def __init__(
@@ -99,6 +104,7 @@ class RunWriter:
         event_store: PostgresEventStore,
         outbox: Outbox,
         command_limit: int | None = None,
+        facts: RunFacts | None = None,
     ) -> None:
         self.conn = conn
         self.graph = graph
@@ -122,6 +128,28 @@ class RunWriter:
         self._store = event_store
         self._outbox = outbox
         self.command_limit = command_limit
+        self.facts = facts
+        self.before_read: Callable[[], Awaitable[None]] | None = None
+
+    async def reading(self) -> AsyncConnection:
+        """The connection, ready for a statement whose results the step reads: the buffered
+        node-run writes are written first (a transaction reads its own writes) and the
+        statements sent ahead are waited for (:attr:`before_read`)."""
+        await self.node_runs.flush(self.conn)
+        if self.before_read is not None:
+            await self.before_read()
+        return self.conn
+
+    def known(self) -> KnownRun:
+        """The run as this writer's flush leaves it, once committed."""
+        snapshot = not self.saves_progress_only or self.snapshot_due
+        return KnownRun(
+            state=self.state,
+            last_sequence=self.sequence,
+            state_sequence=self.sequence if snapshot else self._state_sequence,
+            status=self.current_status,
+            facts=self.facts,
+        )
 
     def set_status(self, status: str) -> None:
         """Move the run to ``status`` (saved on flush)."""
@@ -302,37 +330,51 @@ async def flush_writers(
         The outbox rows (each run's in the order they were queued) to hand to the relay once
         the transaction has committed.
     """
+    # Pipeline mode: the statements are sent back to back and their results read together
+    # at the end (one round trip instead of one each); a failure still fails the transaction,
+    # and a COMMIT queued behind a failed statement is not run.
+    async with (await driver_connection(conn)).pipeline():
+        outbox = await queue_writes(conn, writers, commit=commit)
+    return await outbox.written()
+
+
+async def queue_writes(
+    conn: AsyncConnection, writers: list[RunWriter], *, commit: bool = False
+) -> OutboxInsert:
+    """Send the statements of :func:`flush_writers` inside the caller's driver pipeline,
+    reading no result.
+
+    Returns:
+        The outbox insert: its rows are read (:meth:`OutboxInsert.written`) once the pipeline
+        has synced.
+    """
     driver = await driver_connection(conn)
     if not writers:
         if commit:
             await driver.execute(COMMIT, prepare=False)
-        return []
+        return OutboxInsert(None, [])
     first = writers[0]
     now = datetime.now(UTC)
     common = [w for w in writers if w.saves_progress_only and not w.snapshot_due]
     snapshots = [w for w in writers if w.saves_progress_only and w.snapshot_due]
     for writer in writers:
         if not writer.saves_progress_only:
-            await writer.save_run(now)
-    # Pipeline mode: the statements are sent back to back and their results read together
-    # at the end (one round trip instead of one each); a failure still fails the transaction,
-    # and a COMMIT queued behind a failed statement is not run.
-    async with driver.pipeline():
-        await flush_node_run_writes(conn, [w.node_runs for w in writers])
-        await first._store.append_streams(
-            conn, [(w.run_id, w._start_sequence, w._events) for w in writers]
+            await writer.save_run(now)  # Core, no result read: fine in a pipeline
+    await flush_node_run_writes(conn, [w.node_runs for w in writers])
+    await first._store.append_streams(
+        conn, [(w.run_id, w._start_sequence, w._events) for w in writers]
+    )
+    if common:
+        # the common step: one fixed statement for every run of the batch
+        await driver.execute(_SAVE_PROGRESS, _progress(common, now))
+    if snapshots:
+        states = [msgspec.msgpack.encode(w.state) for w in snapshots]
+        await driver.execute(
+            _SAVE_PROGRESS_AND_STATE, {**_progress(snapshots, now), "states": states}
         )
-        if common:
-            # the common step: one fixed statement for every run of the batch
-            await driver.execute(_SAVE_PROGRESS, _progress(common, now))
-        if snapshots:
-            states = [msgspec.msgpack.encode(w.state) for w in snapshots]
-            await driver.execute(
-                _SAVE_PROGRESS_AND_STATE, {**_progress(snapshots, now), "states": states}
-            )
-        # after the node runs: an artifact takes its node run's status from the node_runs row
-        await ArtifactPatches.flush_all(conn, [(w.artifacts, w.trace) for w in writers])
-        outbox = await first._outbox.insert(conn, [m for w in writers for m in w._messages])
-        if commit:
-            await driver.execute(COMMIT, prepare=False)
-    return await outbox.written()
+    # after the node runs: an artifact takes its node run's status from the node_runs row
+    await ArtifactPatches.flush_all(conn, [(w.artifacts, w.trace) for w in writers])
+    outbox = await first._outbox.insert(conn, [m for w in writers for m in w._messages])
+    if commit:
+        await driver.execute(COMMIT, prepare=False)
+    return outbox
