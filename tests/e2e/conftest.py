@@ -107,7 +107,16 @@ class E2EStack:
         return dict(response.json()["data"])
 
     async def node_runs(self, run_id: str) -> list[dict[str, Any]]:
-        return list((await self.http.get(f"/api/v1/runs/{run_id}/node-runs")).json()["data"])
+        """Every node run of the run, page after page until a page is empty."""
+        records: list[dict[str, Any]] = []
+        while True:
+            response = await self.http.get(
+                f"/api/v1/runs/{run_id}/node-runs", params={"offset": len(records)}
+            )
+            assert response.status_code == 200, response.text
+            if not (page := response.json()["data"]):
+                return records
+            records += page
 
     async def events(self, run_id: str) -> list[dict[str, Any]]:
         return list((await self.http.get(f"/api/v1/runs/{run_id}/events")).json()["data"])

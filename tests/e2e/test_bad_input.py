@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 import nats
 import pytest
 
-from llmctl_contracts import subjects
+from llmctl_contracts import ErrorCode, subjects
+from llmctl_contracts.rpc import ListNodeRuns, ListRunEvents, NodeRunRecord, RunEventRecord
+from llmctl_libs.bus import Bus
 from llmctl_libs.consumer import dead_letter_subject
+from llmctl_libs.rpc import RpcError, call
 
 if TYPE_CHECKING:
     from conftest import E2EStack
@@ -68,6 +71,37 @@ async def test_unknown_run_and_flowchart_are_404(e2e: E2EStack) -> None:
         assert response.json()["error"]["code"] == "not_found"
     response = await e2e.http.post("/api/v1/runs", json={"flowchart_id": "nope"})
     assert response.status_code == 404
+
+
+async def test_list_requests_on_the_bus_out_of_bounds_name_the_field(
+    e2e: E2EStack, hello: dict[str, Any]
+) -> None:
+    """The orchestrator checks what the gateway checks, for callers on the bus."""
+    run = await e2e.start_run(await e2e.create_flowchart(hello))
+    assert (await e2e.wait_terminal(run["id"]))["status"] == "succeeded"
+    bus = Bus(e2e.services.endpoints.nats_url, service="bad-list-test")
+    await bus.start()
+    cases: list[tuple[str, Any, type[Any], str]] = [
+        ("run.node_runs", ListNodeRuns(run_id=run["id"], offset=-1), NodeRunRecord, "offset"),
+        ("run.node_runs", ListNodeRuns(run_id=run["id"], limit=0), NodeRunRecord, "limit"),
+        ("run.events", ListRunEvents(run_id=run["id"], limit=10_001), RunEventRecord, "limit"),
+    ]
+    try:
+        for operation, request, record, field in cases:
+            with pytest.raises(RpcError) as refused:
+                await call(bus, subjects.rpc("orchestrator", operation), request, list[record])
+            assert refused.value.body.code is ErrorCode.VALIDATION_FAILED, operation
+            assert [d.field for d in refused.value.body.details] == [field], operation
+        page = await call(
+            bus,
+            subjects.rpc("orchestrator", "run.node_runs"),
+            ListNodeRuns(run_id=run["id"], offset=1, limit=1),
+            list[NodeRunRecord],
+        )
+    finally:
+        await bus.stop()
+    assert [r.execution_index for r in page] == [0]  # the second node run, alone
+    assert page[0].node_id == (await e2e.node_runs(run["id"]))[1]["node_id"]
 
 
 async def test_malformed_bus_messages_are_dead_lettered_and_services_keep_working(

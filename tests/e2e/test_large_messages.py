@@ -102,9 +102,28 @@ async def test_a_run_too_large_to_route_fails_and_its_large_events_page_through(
                 followed.append(frame["sequence"])
     assert followed == [e["sequence"] for e in events]
 
-    # the node runs, each holding 2-4 MiB of context and output, no longer fit in one answer:
-    # refused with a clear error, not left to time out (this listing has no pages yet)
-    response = await e2e.http.get(f"/api/v1/runs/{run['id']}/node-runs")
+    # start's node run comes in a page of its own; the decision's is larger than one message
+    # alone (its route command was): refused with a clear error, not left to time out
+    first = await e2e.http.get(f"/api/v1/runs/{run['id']}/node-runs")
+    assert first.status_code == 200, first.text
+    assert [r["node_id"] for r in first.json()["data"]] == ["start"]  # short of the limit
+    response = await e2e.http.get(f"/api/v1/runs/{run['id']}/node-runs", params={"offset": 1})
     assert response.status_code == 413, response.text
     assert response.json()["error"]["code"] == "too_large"
     assert "ask for less" in response.json()["error"]["message"]
+
+
+async def test_node_runs_too_large_together_page_through(e2e: E2EStack) -> None:
+    """A 1 MiB input through start -> d -> end: each node run carries 2-6 MiB of context and
+    output, too much for one answer together but not alone. The listing pages through them,
+    whole."""
+    flowchart_id = await e2e.create_flowchart(_pass_through())
+    run = await e2e.start_run(flowchart_id, blob="z" * MIB)
+    assert (await e2e.wait_terminal(run["id"]))["status"] == "succeeded"
+    first = await e2e.http.get(f"/api/v1/runs/{run['id']}/node-runs")
+    assert first.status_code == 200, first.text
+    node_runs = await e2e.node_runs(run["id"])
+    assert [r["node_id"] for r in node_runs] == ["start", "d", "end"]
+    assert 0 < len(first.json()["data"]) < len(node_runs)  # a short first page, then more
+    for record in node_runs:
+        assert "z" * MIB in json.dumps(record["input_context"]), record["node_id"]  # whole

@@ -25,6 +25,7 @@ __all__ = [
     "GetFlowchartVersion",
     "HealthReport",
     "ListFlowcharts",
+    "ListNodeRuns",
     "ListRunEvents",
     "ListRuns",
     "NodeRunRecord",
@@ -268,6 +269,15 @@ class NodeRunRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: str
     updated_at: str
     superseded: bool = False
+
+
+class ListNodeRuns(msgspec.Struct, frozen=True, kw_only=True):
+    """A run's node runs in activation order, from position ``offset`` on, at most ``limit``
+    (fewer when they would not fit in one answer: page on until a page is empty)."""
+
+    run_id: str
+    offset: int = 0
+    limit: int = 1000
 
 
 class ListRunEvents(msgspec.Struct, frozen=True, kw_only=True):

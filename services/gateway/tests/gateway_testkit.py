@@ -17,6 +17,7 @@ from llmctl_contracts.rpc import (
     FlowchartRecord,
     GetById,
     HealthReport,
+    ListNodeRuns,
     ListRunEvents,
     NodeRunRecord,
     RunEventRecord,
@@ -97,7 +98,7 @@ class StubOrchestrator:
         rpc("flowchart.get", GetById, self.get_flowchart)
         rpc("run.start", StartRun, self.start_run)
         rpc("run.get", GetById, self.get_run)
-        rpc("run.node_runs", GetById, self.get_node_runs)
+        rpc("run.node_runs", ListNodeRuns, self.get_node_runs)
         rpc("run.events", ListRunEvents, self.list_events)
         rpc("run.control", ControlRun, self.control_run)
 
@@ -157,10 +158,10 @@ class StubOrchestrator:
             raise _not_found("run", req.id)
         return self.runs[req.id]
 
-    async def get_node_runs(self, req: GetById) -> list[NodeRunRecord]:
-        if req.id not in self.runs:
-            raise _not_found("run", req.id)
-        return self.node_runs.get(req.id, [])
+    async def get_node_runs(self, req: ListNodeRuns) -> list[NodeRunRecord]:
+        if req.run_id not in self.runs:
+            raise _not_found("run", req.run_id)
+        return self.node_runs.get(req.run_id, [])[req.offset : req.offset + req.limit]
 
     async def control_run(self, req: ControlRun) -> RunRecord:
         """Apply a control action; a repeated ``request_id`` returns the first result."""

@@ -8,6 +8,8 @@ import httpx
 import pytest
 from gateway_testkit import SLOW_ID, StubOrchestrator, assert_error
 
+from llmctl_contracts.rpc import NodeRunRecord
+
 pytestmark = pytest.mark.timeout(60)
 
 FLOWCHART: dict[str, Any] = {
@@ -119,6 +121,26 @@ async def test_runs_endpoints(http: httpx.AsyncClient, orchestrator: StubOrchest
     node_runs = await http.get(f"/api/v1/runs/{run['id']}/node-runs")
     assert node_runs.status_code == 200
     assert node_runs.json()["data"] == []
+    orchestrator.node_runs[run["id"]] = [
+        NodeRunRecord(
+            id=f"nr-{i}",
+            run_id=run["id"],
+            node_id="ask",
+            node_type="task",
+            execution_index=i,
+            status="succeeded",
+            attempt=1,
+            input_context={},
+            output={},
+            routing_state=None,
+            error=None,
+            created_at="2026-11-25T00:00:00+00:00",
+            updated_at="2026-11-25T00:00:00+00:00",
+        )
+        for i in range(3)
+    ]
+    page = await http.get(f"/api/v1/runs/{run['id']}/node-runs", params={"offset": 1, "limit": 1})
+    assert [r["id"] for r in page.json()["data"]] == ["nr-1"]  # offset and limit reach it
 
     for seq in (1, 2, 3, 4):
         orchestrator.record_event(run["id"], seq)
@@ -235,6 +257,9 @@ async def test_new_endpoints_check_input_before_asking_anyone(http: httpx.AsyncC
         ("GET", "/api/v1/runs?status=sleeping", None, 422, "validation_failed", "status"),
         ("GET", "/api/v1/runs?page=1000001", None, 422, "validation_failed", "page"),
         ("GET", "/api/v1/flowcharts/fc/versions/0", None, 422, "validation_failed", "version"),
+        ("GET", "/api/v1/runs/r/node-runs?limit=0", None, 422, "validation_failed", "limit"),
+        ("GET", "/api/v1/runs/r/node-runs?limit=1001", None, 422, "validation_failed", "limit"),
+        ("GET", "/api/v1/runs/r/node-runs?offset=-1", None, 422, "validation_failed", "offset"),
     ]
     for method, url, body, status, code, field in cases:
         error = assert_error(await http.request(method, url, json=body), status, code)

@@ -101,6 +101,14 @@ def _poll(client: GatewayClient, run_id: str, deadline: float, quiet: bool) -> N
     raise CliError(f"run {run_id} did not finish in time")
 
 
+def _node_runs(client: GatewayClient, run_id: str) -> list[Any]:
+    """Every node run of the run, page after page until a page is empty."""
+    nodes: list[Any] = []
+    while page := client.request("GET", f"/api/v1/runs/{run_id}/node-runs?offset={len(nodes)}"):
+        nodes += page
+    return nodes
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``llmctl run``; exit 0 only when the run succeeded (or was just started)."""
     flowchart = _read_flowchart(args.file)
@@ -131,10 +139,7 @@ def run(args: argparse.Namespace) -> int:
             _poll(client, run_id, deadline, args.json)
         final = client.request("GET", f"/api/v1/runs/{run_id}")
         if args.json:
-            nodes = client.request("GET", f"/api/v1/runs/{run_id}/node-runs")
-            if isinstance(nodes, dict) and "items" in nodes:
-                nodes = nodes["items"]
-            print(json.dumps({"run": final, "node_runs": nodes}, indent=2))
+            print(json.dumps({"run": final, "node_runs": _node_runs(client, run_id)}, indent=2))
         else:
             print(f"run {run_id} {final.get('status')}")
         return 0 if final.get("status") == "succeeded" else 1

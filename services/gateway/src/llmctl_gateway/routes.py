@@ -22,6 +22,7 @@ from llmctl_contracts.rpc import (
     MAX_PAGE_SIZE,
     ControlRun,
     GetById,
+    ListNodeRuns,
     ListRunEvents,
     ListRuns,
     NodeRunRecord,
@@ -74,6 +75,7 @@ __all__ = [
 
 IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 MAX_EVENTS_PAGE = 1000
+MAX_NODE_RUNS_PAGE = 1000
 MAX_SEQUENCE = 2**31 - 1
 """Largest sequence or version number a path or query may name (a Postgres integer)."""
 MAX_PAGE = 1_000_000
@@ -87,6 +89,7 @@ _ERROR_CODES = {
         "Request body or parameter fails validation (`validation_failed`), naming the field; "
         "an `Idempotency-Key` reused with another request (`idempotency_mismatch`)"
     ),
+    413: "The request, or one record of the answer, is larger than one bus message (`too_large`)",
     503: "A backend service is unavailable (code `unavailable`)",
     504: "A backend service did not answer in time (code `timeout`)",
 }
@@ -260,14 +263,26 @@ async def get_run(request: Request[Any, Any, Any], run_id: FromPath[str]) -> Res
 @get(
     "/runs/{run_id:str}/node-runs",
     summary="List a run's node runs",
-    responses=_errors(400, 404, 503, 504),
+    responses=_errors(400, 404, 413, 422, 503, 504),
 )
 async def list_node_runs(
-    request: Request[Any, Any, Any], run_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    run_id: FromPath[str],
+    offset: Annotated[
+        int,
+        QueryParameter(
+            ge=0, le=MAX_SEQUENCE, description="Skip this many node runs (activation order)"
+        ),
+    ] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_NODE_RUNS_PAGE)] = MAX_NODE_RUNS_PAGE,
 ) -> Response[NodeRunsResponse]:
-    """Every node run of a run."""
+    """A page of a run's node runs in activation order: up to ``limit``, fewer when they would
+    not fit in one answer; page on (``offset`` + the page's length) until a page is empty."""
     records: list[NodeRunRecord] = await _orchestrator(
-        request, "run.node_runs", GetById(id=run_id), list[NodeRunRecord]
+        request,
+        "run.node_runs",
+        ListNodeRuns(run_id=run_id, offset=offset, limit=limit),
+        list[NodeRunRecord],
     )
     ids = request_ids(request.scope)
     return Response(NodeRunsResponse(ok=True, data=records, correlation_id=ids.correlation_id))
@@ -276,7 +291,7 @@ async def list_node_runs(
 @get(
     "/runs/{run_id:str}/events",
     summary="List a run's events",
-    responses=_errors(400, 404, 422, 503, 504),
+    responses=_errors(400, 404, 413, 422, 503, 504),
 )
 async def list_run_events(
     request: Request[Any, Any, Any],

@@ -15,6 +15,7 @@ from llmctl_contracts.rpc import (
     GetById,
     GetFlowchartVersion,
     ListFlowcharts,
+    ListNodeRuns,
     ListRunEvents,
     ListRuns,
     StartRun,
@@ -91,7 +92,7 @@ async def setup(ctx: ServiceContext) -> None:
     )
     endpoint(bus, rpc("orchestrator", "run.get"), GetById, queries.get, max_workers=busy)
     endpoint(bus, rpc("orchestrator", "run.list"), ListRuns, queries.runs)
-    endpoint(bus, rpc("orchestrator", "run.node_runs"), GetById, queries.node_runs)
+    endpoint(bus, rpc("orchestrator", "run.node_runs"), ListNodeRuns, queries.node_runs)
     endpoint(
         bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events, max_workers=busy
     )

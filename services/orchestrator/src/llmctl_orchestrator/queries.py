@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from llmctl_contracts import ErrorBody, ErrorCode, RunStatus, decode_envelope
 from llmctl_contracts.rpc import (
     RUN_SORTS,
     GetById,
+    ListNodeRuns,
     ListRunEvents,
     ListRuns,
     NodeRunRecord,
@@ -31,7 +32,11 @@ from .tables import RUN_COLUMNS, node_runs, runs
 __all__ = ["RunQueries", "require_run", "run_record", "run_record_in"]
 
 _REPLY_OVERHEAD = 1024
-"""Bytes of an answer that are not its events (the reply envelope around the list)."""
+"""Bytes of an answer that are not its records (the reply envelope around the list)."""
+MAX_LIST_LIMIT = 10_000
+"""Most records an events or node-runs page may be asked for."""
+
+_Record = TypeVar("_Record")
 
 
 def _error(value: Any) -> ErrorBody | None:
@@ -128,20 +133,27 @@ class RunQueries:
             page_size=request.page_size,
         )
 
-    async def node_runs(self, request: GetById) -> list[NodeRunRecord]:
-        """Every node run of one run, in activation order."""
+    async def node_runs(self, request: ListNodeRuns) -> list[NodeRunRecord]:
+        """A run's node runs in activation order, from position ``offset`` on: up to
+        ``limit``, and fewer when the page would not fit in one bus message (it always has
+        the first; page on until a page is empty). New node runs only ever come last."""
+        _check_limit(request.limit)
+        if request.offset < 0:
+            raise invalid("offset", "must be 0 or more")
         async with self._db.autocommit() as conn:
-            await require_run(conn, request.id)
+            await require_run(conn, request.run_id)
             rows = (
                 await conn.execute(
                     sa.select(node_runs)
-                    .where(node_runs.c.run_id == request.id)
+                    .where(node_runs.c.run_id == request.run_id)
                     .order_by(
                         node_runs.c.created_at, node_runs.c.node_id, node_runs.c.execution_index
                     )
+                    .offset(request.offset)
+                    .limit(request.limit)
                 )
             ).all()
-        return [
+        return self._fitting(
             NodeRunRecord(
                 id=r.id,
                 run_id=r.run_id,
@@ -159,47 +171,59 @@ class RunQueries:
                 superseded=r.superseded,
             )
             for r in rows
-        ]
+        )
 
     async def events(self, request: ListRunEvents) -> list[RunEventRecord]:
         """A run's timeline events after ``after_sequence``: up to ``limit``, and fewer when
         the page would not fit in one bus message (it always has the first event; page on
         until a page is empty)."""
-        if request.limit < 1 or request.limit > 10_000:
-            raise RpcError(
-                ErrorBody.for_field(
-                    ErrorCode.VALIDATION_FAILED,
-                    "limit",
-                    "must be between 1 and 10000",
-                    message="limit must be between 1 and 10000",
-                )
-            )
+        _check_limit(request.limit)
         async with self._db.autocommit() as conn:
             await require_run(conn, request.run_id)
             stored = await self._store.read(
                 conn, request.run_id, after_version=request.after_sequence, limit=request.limit
             )
+        return self._fitting(_event_record(request.run_id, event) for event in stored)
+
+    def _fitting(self, records: Iterable[_Record]) -> list[_Record]:
+        """The records up to the last that fits in one answer on the bus (at least the
+        first: one too large alone gets the answer ``too_large``)."""
         budget = None if self._answer_bytes is None else self._answer_bytes() - _REPLY_OVERHEAD
-        records: list[RunEventRecord] = []
-        for event in stored:
-            env = decode_envelope(event.envelope)
-            record = RunEventRecord(
-                event_id=env.event_id,
-                type=env.type,
-                version=env.version,
-                sequence=event.version,
-                occurred_at=env.occurred_at.isoformat(),
-                run_id=request.run_id,
-                correlation_id=env.correlation_id,
-                payload=msgspec.json.decode(env.payload),
-                node_run_id=env.node_run_id,
-                causation_id=env.causation_id,
-                request_id=env.request_id,
-                superseded=event.superseded,
-            )
+        page: list[_Record] = []
+        for record in records:
             if budget is not None:
                 budget -= len(msgspec.json.encode(record)) + 1
-                if budget < 0 and records:
-                    break  # the page ends here; the next one starts with this event
-            records.append(record)
-        return records
+                if budget < 0 and page:
+                    break  # the page ends here; the next one starts with this record
+            page.append(record)
+        return page
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise RpcError(
+            ErrorBody.for_field(
+                ErrorCode.VALIDATION_FAILED,
+                "limit",
+                f"must be between 1 and {MAX_LIST_LIMIT}",
+                message=f"limit must be between 1 and {MAX_LIST_LIMIT}",
+            )
+        )
+
+
+def _event_record(run_id: str, event: Any) -> RunEventRecord:
+    env = decode_envelope(event.envelope)
+    return RunEventRecord(
+        event_id=env.event_id,
+        type=env.type,
+        version=env.version,
+        sequence=event.version,
+        occurred_at=env.occurred_at.isoformat(),
+        run_id=run_id,
+        correlation_id=env.correlation_id,
+        payload=msgspec.json.decode(env.payload),
+        node_run_id=env.node_run_id,
+        causation_id=env.causation_id,
+        request_id=env.request_id,
+        superseded=event.superseded,
+    )
