@@ -15,6 +15,7 @@ from llmctl_contracts import MessageType, RunStatus
 from llmctl_contracts.events import NodeExecuted
 from llmctl_infra.test_flowcharts import chain, task
 from llmctl_libs.store import Database
+from llmctl_orchestrator.sent_ahead import SendAheadPolicy
 
 if TYPE_CHECKING:  # the fixture's type; conftest is not importable under importlib mode
     from collections.abc import Callable
@@ -32,8 +33,8 @@ async def _run_a(orchestrator: Orchestrator) -> tuple[str, Any]:
 
 
 def _counts(orchestrator: Orchestrator) -> tuple[int, int]:
-    sent = orchestrator.coordinator.sent_ahead
-    return sent["committed"], sent["rolled_back"]
+    sent = orchestrator.coordinator.send_ahead
+    return sent.committed, sent.rolled_back
 
 
 async def test_a_known_run_is_stepped_with_its_claims_sent_ahead(
@@ -136,3 +137,39 @@ async def _until_a_backend_waits_for_a_lock(db: Database) -> None:
             if waiting:
                 return
             await asyncio.sleep(0.01)
+
+
+async def test_replicas_that_share_a_run_soon_stop_sending_its_steps_ahead(
+    orchestrator: Orchestrator, make_orchestrator: Callable[..., Orchestrator]
+) -> None:
+    """Two replicas take turns with a run's messages: each finds the run moved on at every
+    step it sends ahead, and after more than four such rollbacks it stops trying."""
+    tasks = [f"t{i}" for i in range(10)]
+    run_id = await orchestrator.start(chain(*(task(t) for t in tasks)))
+    replica = make_orchestrator()
+    previous = "start"
+    for node_id in tasks:
+        await orchestrator.routed(run_id, previous, f"{previous}-{node_id}")
+        node_run = await orchestrator.node_run(run_id, node_id)
+        await replica.executed(run_id, node_run.id, node_id, 1, output={"n": node_id})
+        previous = node_id
+    await orchestrator.routed(run_id, previous, f"{previous}-end")
+    await orchestrator.routed(run_id, "end", end=True)
+    assert (await orchestrator.record(run_id)).status == RunStatus.SUCCEEDED
+    assert _counts(orchestrator) == (1, 5)  # start's route knew the run; then 5 and a rest
+    assert _counts(replica) == (0, 5)  # its first report did not know the run
+    await orchestrator.assert_rebuilds(run_id)
+
+
+def test_the_policy_rests_after_too_many_rollbacks_in_a_window_and_then_tries_again() -> None:
+    policy = SendAheadPolicy(window=8, max_rolled_back=2, rest=3)
+    for outcome in (False, True, False, True, True, True, True, True):  # 2 of 8: tolerated
+        assert policy.try_now()
+        policy.record(committed=outcome)
+    for _ in range(2):  # a new window: the earlier rollbacks no longer count
+        assert policy.try_now()
+        policy.record(committed=False)
+    assert policy.try_now()
+    policy.record(committed=False)  # the third in this window: rest
+    assert [policy.try_now() for _ in range(4)] == [False, False, False, True]
+    assert (policy.committed, policy.rolled_back) == (6, 5)

@@ -72,7 +72,7 @@ from .engine.context import build_context
 from .flowcharts import FlowchartRepository
 from .queries import run_record, run_record_in
 from .run_states import KnownRun, RunFacts, RunStates, load_state
-from .sent_ahead import SentAhead, claims
+from .sent_ahead import SendAheadPolicy, SentAhead, claims
 from .step_groups import Batch, QueuedStep, StepGroups
 from .tables import RUN_COLUMNS, idempotency, node_runs, runs, store, timers
 from .workers import tell_workers_to_stop, worker_for
@@ -157,9 +157,8 @@ class RunCoordinator:
         self._requests = IdempotentRequests(idempotency)
         self.run_states = RunStates()
         """Each run's state as its last committed step here left it (see run_states.py)."""
-        self.sent_ahead = {"committed": 0, "rolled_back": 0}
-        """Batches run with their first statements sent ahead (see sent_ahead.py), by how
-        their transaction ended (a rolled-back one was then run the usual way)."""
+        self.send_ahead = SendAheadPolicy()
+        """When batches send their first statements ahead, and how many did (sent_ahead.py)."""
 
     # -- entry points ------------------------------------------------------------------------
 
@@ -345,9 +344,12 @@ class RunCoordinator:
                 step.settle()
 
     async def _transaction(self, batch: Batch) -> None:
-        known = self._known_runs(batch)
-        if known is not None and await self._transaction_on_known_runs(batch, *known):
-            return
+        known = self._known_runs(batch) if self.send_ahead.try_now() else None
+        if known is not None:
+            committed = await self._transaction_on_known_runs(batch, *known)
+            self.send_ahead.record(committed=committed)
+            if committed:
+                return
         writers: list[RunWriter] = []
         # BEGIN travels with the claim and COMMIT with the writes: two round trips in all
         async with self._db.explicit_transaction() as conn:
@@ -433,10 +435,8 @@ class RunCoordinator:
         except Exception as exc:
             if committed:
                 raise
-            self.sent_ahead["rolled_back"] += 1
             logger.debug("a step sent ahead was rolled back (%s): retrying it from the rows", exc)
             return False
-        self.sent_ahead["committed"] += 1
         await self._committed(writers, pending)
         return True
 

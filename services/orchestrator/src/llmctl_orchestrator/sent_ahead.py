@@ -20,6 +20,13 @@ whenever the usual path would have done something else:
 The caller then rolls back and runs the batch the usual way, which sorts it out from the rows.
 A step that must read before it writes waits for the statements' answers first
 (:meth:`SentAhead.wait`, through ``RunWriter.reading``).
+
+A rollback costs more than the round trip saved: the usual path runs after it, and psycopg
+drops every prepared statement of a connection on ``ROLLBACK``. With one replica a rollback is
+rare (a redelivery, a control request between two steps). With several, whose deliver group
+hands a run's messages to any of them, the next step of a run is often taken by another
+replica, and most sent-ahead steps would roll back: :class:`SendAheadPolicy` stops sending
+ahead for a while when too many recent tries were rolled back.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from .run_states import KnownRun
 from .step_groups import QueuedStep
 from .tables import runs, store
 
-__all__ = ["CLAIM", "LOCK_AS_KNOWN", "SentAhead", "claims", "rows_as_known"]
+__all__ = ["CLAIM", "LOCK_AS_KNOWN", "SendAheadPolicy", "SentAhead", "claims", "rows_as_known"]
 
 NOT_AS_KNOWN = "a run row is not as the last step of this orchestrator left it"
 """The text of the error :data:`LOCK_AS_KNOWN` raises (a failed cast to an integer)."""
@@ -131,3 +138,47 @@ class SentAhead:
         if not self.waiting:
             await self._stack.enter_async_context(self._driver.pipeline())
             self.waiting = True
+
+
+class SendAheadPolicy:
+    """Whether to send a batch's first statements ahead: yes, unless more than
+    ``max_rolled_back`` of the last ``window`` tries were rolled back; then not for the next
+    ``rest`` batches, after which it tries again.
+
+    Args:
+        window: Tries counted together.
+        max_rolled_back: Rollbacks a window tolerates.
+        rest: Batches run the usual way after a window with too many rollbacks.
+    """
+
+    def __init__(self, *, window: int = 32, max_rolled_back: int = 4, rest: int = 1024) -> None:
+        self._window = window
+        self._max_rolled_back = max_rolled_back
+        self._rest = rest
+        self._tries = 0
+        self._rolled_back = 0
+        self._resting = 0
+        self.committed = 0
+        """Batches sent ahead that committed, in all."""
+        self.rolled_back = 0
+        """Batches sent ahead that were rolled back (and run the usual way), in all."""
+
+    def try_now(self) -> bool:
+        """Whether this batch may be sent ahead (counts a batch of a rest)."""
+        if self._resting:
+            self._resting -= 1
+            return False
+        return True
+
+    def record(self, *, committed: bool) -> None:
+        """Count a try's outcome; too many rollbacks in the window start a rest."""
+        self._tries += 1
+        if committed:
+            self.committed += 1
+        else:
+            self.rolled_back += 1
+            self._rolled_back += 1
+        if self._rolled_back > self._max_rolled_back:
+            self._resting = self._rest
+        if self._rolled_back > self._max_rolled_back or self._tries >= self._window:
+            self._tries = self._rolled_back = 0
