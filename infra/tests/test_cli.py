@@ -10,11 +10,11 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from litestar import Litestar, WebSocket, get, post, websocket
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.response import Response
 
 from llmctl_infra.ports import free_port
@@ -208,15 +208,20 @@ def _fake_gateway(*, fail_flowchart: bool = False) -> Litestar:
         return {"ok": True, "data": {**run, "status": "succeeded"}}
 
     @get("/api/v1/runs/{run_id:str}/node-runs")
-    async def node_runs(run_id: FromPath[str]) -> dict[str, Any]:
-        node = {
-            "node_id": "n1",
-            "node_type": "task",
-            "status": "succeeded",
-            "execution_index": 0,
-            "output": {"text": "hi"},
-        }
-        return {"ok": True, "data": [node]}
+    async def node_runs(
+        run_id: FromPath[str], offset: Annotated[int, QueryParameter(ge=0)] = 0
+    ) -> dict[str, Any]:
+        nodes = [
+            {
+                "node_id": f"n{i}",
+                "node_type": "task",
+                "status": "succeeded",
+                "execution_index": 0,
+                "output": {"text": "hi"},
+            }
+            for i in (1, 2, 3)
+        ]
+        return {"ok": True, "data": nodes[offset : offset + 2]}  # pages of two
 
     @websocket("/api/v1/ws")
     async def ws(socket: WebSocket[Any, Any, Any]) -> None:
@@ -262,7 +267,7 @@ async def test_run_wait_follows_events_to_success(tmp_path: Path) -> None:
         assert code == 0, err
         summary = json.loads(out)
         assert summary["run"]["status"] == "succeeded"
-        assert summary["node_runs"][0]["node_id"] == "n1"
+        assert [n["node_id"] for n in summary["node_runs"]] == ["n1", "n2", "n3"]  # paged
 
 
 async def test_run_prints_the_error_envelope(tmp_path: Path) -> None:

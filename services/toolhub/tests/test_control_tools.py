@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from llmctl_contracts import ErrorCode, subjects
-from llmctl_contracts.rpc import GetById, ListRunEvents, NodeRunRecord, RunEventRecord
+from llmctl_contracts.rpc import ListNodeRuns, ListRunEvents, NodeRunRecord, RunEventRecord
 from llmctl_contracts.tools import ToolCallResult, ToolStatus
 from llmctl_libs.ids import new_id
 from llmctl_libs.rpc import call
@@ -51,7 +51,7 @@ async def failed_node_run(stack: ToolhubStack, run_id: str) -> str:
     node_runs = await call(
         stack.bus,
         subjects.rpc("orchestrator", "run.node_runs"),
-        GetById(id=run_id),
+        ListNodeRuns(run_id=run_id),
         list[NodeRunRecord],
     )
     return next(n.id for n in node_runs if n.node_id == "t" and n.status == "failed")

@@ -15,7 +15,14 @@ import msgspec
 
 from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.artifacts import ArtifactRecord
-from llmctl_contracts.rpc import GetById, ListRunEvents, NodeRunRecord, RunEventRecord, RunRecord
+from llmctl_contracts.rpc import (
+    GetById,
+    ListNodeRuns,
+    ListRunEvents,
+    NodeRunRecord,
+    RunEventRecord,
+    RunRecord,
+)
 from llmctl_contracts.tools import ToolCallRecord, ToolStatus
 from llmctl_libs.tools import ToolContext, ToolError, ToolSpec
 
@@ -135,10 +142,18 @@ def observability_tools(deps: ToolDeps) -> list[ToolSpec[Any, Any]]:
     async def run_get(ctx: ToolContext, args: RunArgs) -> RunRecord:
         return await deps.orchestrator("run.get", GetById(id=args.run_id), RunRecord)
 
+    async def all_node_runs(run_id: str) -> list[NodeRunRecord]:
+        """Every node run of the run, page after page (a page holds what fits in one answer)
+        until a page is empty."""
+        records: list[NodeRunRecord] = []
+        while page := await deps.orchestrator(
+            "run.node_runs", ListNodeRuns(run_id=run_id, offset=len(records)), list[NodeRunRecord]
+        ):
+            records += page
+        return records
+
     async def node_run_get(ctx: ToolContext, args: NodeRunArgs) -> NodeRunRecord:
-        node_runs = await deps.orchestrator(
-            "run.node_runs", GetById(id=args.run_id), list[NodeRunRecord]
-        )
+        node_runs = await all_node_runs(args.run_id)
         found = next((n for n in node_runs if n.id == args.node_run_id), None)
         if found is None:
             raise not_found("node run", "node_run_id", args.node_run_id)
@@ -192,9 +207,7 @@ def observability_tools(deps: ToolDeps) -> list[ToolSpec[Any, Any]]:
 
     async def failure_trace_get(ctx: ToolContext, args: RunArgs) -> FailureTrace:
         run = await deps.orchestrator("run.get", GetById(id=args.run_id), RunRecord)
-        node_runs = await deps.orchestrator(
-            "run.node_runs", GetById(id=args.run_id), list[NodeRunRecord]
-        )
+        node_runs = await all_node_runs(args.run_id)
         events = await deps.orchestrator(
             "run.events",
             ListRunEvents(run_id=args.run_id, limit=_FAILURE_EVENT_SCAN),
