@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import websockets
 
 from llmctl_infra.embedded.nats import MAX_PAYLOAD
-from llmctl_infra.test_flowcharts import ALWAYS, chain, decision
+from llmctl_infra.test_flowcharts import ALWAYS, chain, decision, task
 
 if TYPE_CHECKING:
     from conftest import E2EStack
@@ -127,3 +127,53 @@ async def test_node_runs_too_large_together_page_through(e2e: E2EStack) -> None:
     assert 0 < len(first.json()["data"]) < len(node_runs)  # a short first page, then more
     for record in node_runs:
         assert "z" * MIB in json.dumps(record["input_context"]), record["node_id"]  # whole
+
+
+def _join_into_task() -> dict[str, Any]:
+    """start -> d1, d2 (pass-through decisions) -> t (a task joining both) -> end."""
+    nodes = [
+        {"type": "start", "id": "start"},
+        decision("d1", ("d1-t", ALWAYS)),
+        decision("d2", ("d2-t", ALWAYS)),
+        task("t"),
+        {"type": "end", "id": "end"},
+    ]
+    edges = [("start", "d1"), ("start", "d2"), ("d1", "t"), ("d2", "t"), ("t", "end")]
+    return {
+        "name": "join",
+        "nodes": nodes,
+        "connectors": [{"id": f"{a}-{b}", "source": a, "target": b} for a, b in edges],
+    }
+
+
+async def test_a_task_report_too_large_for_the_bus_is_cut_down_not_lost(e2e: E2EStack) -> None:
+    """A 1.5 MiB input reaches a task through two branches: its prompt (in the worker's
+    artifact detail) makes its report larger than one message. The worker reports it without
+    the detail, once, instead of failing to publish and re-executing on every redelivery; the
+    run then ends ``too_large`` on the task's route command (context and output together), not
+    at the node's timeout."""
+    flowchart_id = await e2e.create_flowchart(_join_into_task())
+    run = await e2e.start_run(flowchart_id, blob="j" * (3 * MIB // 2))
+    finished = await e2e.wait_terminal(run["id"], timeout=60)
+    assert finished["status"] == "failed"
+    assert finished["error"]["code"] == "too_large"
+    assert "node.route command" in finished["error"]["message"]
+    events, _ = await _all_events(e2e, run["id"])
+    t_events = [e["type"] for e in events if e["payload"].get("node_id") == "t"]
+    assert t_events == ["node.queued", "node.dispatched", "node.succeeded", "node.failed"]
+    artifacts: list[dict[str, Any]] = []
+    pages = 0
+    while True:  # together they are larger than one answer: the pages come short
+        response = await e2e.http.get(
+            f"/api/v1/runs/{run['id']}/artifacts", params={"offset": len(artifacts)}
+        )
+        assert response.status_code == 200, response.text
+        if not (page := response.json()["data"]):
+            break
+        artifacts += page
+        pages += 1
+    assert sorted(a["node_id"] for a in artifacts) == ["d1", "d2", "start", "t"]
+    assert pages > 1
+    [artifact] = [a for a in artifacts if a["node_id"] == "t"]
+    detail = artifact["content"]["detail"]
+    assert detail["detail_omitted"].startswith("left out: the report with it was ")

@@ -96,7 +96,7 @@ async def setup(ctx: ServiceContext) -> None:
     endpoint(
         bus, rpc("orchestrator", "run.events"), ListRunEvents, queries.events, max_workers=busy
     )
-    artifact_queries = ArtifactQueries(persistence.database)
+    artifact_queries = ArtifactQueries(persistence.database, answer_bytes=lambda: bus.max_payload)
     endpoint(bus, rpc("orchestrator", "run.artifacts"), ListArtifacts, artifact_queries.list)
     endpoint(bus, rpc("orchestrator", "artifact.get"), GetById, artifact_queries.get)
     control = RunControl(persistence, coordinator)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from llmctl_contracts.rpc import GetById
 from llmctl_libs.store import Database
 
 from .flowcharts import not_found
+from .paging import fitting
 from .queries import require_run
 from .tables import artifacts, node_runs
 
@@ -43,8 +45,11 @@ def _record(row: Any, *, with_content: bool) -> ArtifactRecord:
 class ArtifactQueries:
     """Answers artifact queries from the ``artifacts`` table."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, answer_bytes: Callable[[], int] | None = None) -> None:
+        """``answer_bytes`` gives the largest answer the bus carries now (unbounded if None):
+        a page of artifacts stops before it (see ``paging.fitting``)."""
         self._db = db
+        self._answer_bytes = answer_bytes
 
     def _select(self, *, with_content: bool) -> sa.Select[Any]:
         columns = list(artifacts.c) if with_content else _METADATA
@@ -53,7 +58,8 @@ class ArtifactQueries:
         )
 
     async def list(self, request: ListArtifacts) -> list[ArtifactRecord]:
-        """A run's artifacts, oldest node run first, paged by ``limit``/``offset``."""
+        """A run's artifacts, oldest node run first, paged by ``limit``/``offset``: fewer than
+        ``limit`` when more would not fit in one answer."""
         query = self._select(with_content=request.include_content).where(
             artifacts.c.run_id == request.run_id
         )
@@ -69,7 +75,9 @@ class ArtifactQueries:
         async with self._db.autocommit() as conn:
             await require_run(conn, request.run_id)
             rows = (await conn.execute(query)).all()
-        return [_record(r, with_content=request.include_content) for r in rows]
+        return fitting(
+            self._answer_bytes, (_record(r, with_content=request.include_content) for r in rows)
+        )
 
     async def get(self, request: GetById) -> ArtifactRecord:
         """One artifact by its id (``art_<node_run_id>``) or by its node run id."""

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
+import msgspec
 import sqlalchemy as sa
 
 from llmctl_contracts import ErrorBody, ErrorCode
 from llmctl_contracts.rpc import MAX_PAGE_SIZE
 from llmctl_libs.rpc import RpcError
 
-__all__ = ["MAX_PAGE", "check_page", "invalid", "order_by"]
+__all__ = ["MAX_PAGE", "check_page", "fitting", "invalid", "order_by"]
+
+_Record = TypeVar("_Record")
+_REPLY_OVERHEAD = 1024
+"""Bytes of an answer that are not its records (the reply envelope around the list)."""
 
 
 def invalid(field: str, reason: str) -> RpcError:
@@ -49,3 +54,18 @@ def order_by(
     if descending:
         return [column.desc(), tie.desc()]
     return [column.asc(), tie.asc()]
+
+
+def fitting(answer_bytes: Callable[[], int] | None, records: Iterable[_Record]) -> list[_Record]:
+    """The records up to the last that fits in one answer of at most ``answer_bytes()`` bytes
+    (all of them if ``None``), and at least the first: one too large alone gets the answer
+    ``too_large``. A client pages on until a page is empty."""
+    budget = None if answer_bytes is None else answer_bytes() - _REPLY_OVERHEAD
+    page: list[_Record] = []
+    for record in records:
+        if budget is not None:
+            budget -= len(msgspec.json.encode(record)) + 1
+            if budget < 0 and page:
+                break  # the page ends here; the next one starts with this record
+        page.append(record)
+    return page

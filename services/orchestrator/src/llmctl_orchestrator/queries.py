@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -26,17 +26,13 @@ from llmctl_libs.service import Persistence
 from llmctl_libs.store import Database
 
 from .flowcharts import not_found
-from .paging import check_page, invalid, order_by
+from .paging import check_page, fitting, invalid, order_by
 from .tables import RUN_COLUMNS, node_runs, runs
 
 __all__ = ["RunQueries", "require_run", "run_record", "run_record_in"]
 
-_REPLY_OVERHEAD = 1024
-"""Bytes of an answer that are not its records (the reply envelope around the list)."""
 MAX_LIST_LIMIT = 10_000
 """Most records an events or node-runs page may be asked for."""
-
-_Record = TypeVar("_Record")
 
 
 def _error(value: Any) -> ErrorBody | None:
@@ -153,24 +149,27 @@ class RunQueries:
                     .limit(request.limit)
                 )
             ).all()
-        return self._fitting(
-            NodeRunRecord(
-                id=r.id,
-                run_id=r.run_id,
-                node_id=r.node_id,
-                node_type=r.node_type,
-                execution_index=r.execution_index,
-                status=r.status,
-                attempt=r.attempt,
-                input_context=r.input_context,
-                output=r.output,
-                routing_state=r.routing_state,
-                error=_error(r.error),
-                created_at=r.created_at.isoformat(),
-                updated_at=r.updated_at.isoformat(),
-                superseded=r.superseded,
-            )
-            for r in rows
+        return fitting(
+            self._answer_bytes,
+            (
+                NodeRunRecord(
+                    id=r.id,
+                    run_id=r.run_id,
+                    node_id=r.node_id,
+                    node_type=r.node_type,
+                    execution_index=r.execution_index,
+                    status=r.status,
+                    attempt=r.attempt,
+                    input_context=r.input_context,
+                    output=r.output,
+                    routing_state=r.routing_state,
+                    error=_error(r.error),
+                    created_at=r.created_at.isoformat(),
+                    updated_at=r.updated_at.isoformat(),
+                    superseded=r.superseded,
+                )
+                for r in rows
+            ),
         )
 
     async def events(self, request: ListRunEvents) -> list[RunEventRecord]:
@@ -183,20 +182,9 @@ class RunQueries:
             stored = await self._store.read(
                 conn, request.run_id, after_version=request.after_sequence, limit=request.limit
             )
-        return self._fitting(_event_record(request.run_id, event) for event in stored)
-
-    def _fitting(self, records: Iterable[_Record]) -> list[_Record]:
-        """The records up to the last that fits in one answer on the bus (at least the
-        first: one too large alone gets the answer ``too_large``)."""
-        budget = None if self._answer_bytes is None else self._answer_bytes() - _REPLY_OVERHEAD
-        page: list[_Record] = []
-        for record in records:
-            if budget is not None:
-                budget -= len(msgspec.json.encode(record)) + 1
-                if budget < 0 and page:
-                    break  # the page ends here; the next one starts with this record
-            page.append(record)
-        return page
+        return fitting(
+            self._answer_bytes, (_event_record(request.run_id, event) for event in stored)
+        )
 
 
 def _check_limit(limit: int) -> None:
