@@ -15,6 +15,7 @@ from llmctl_contracts import MessageType, RunStatus
 from llmctl_contracts.events import NodeExecuted
 from llmctl_infra.test_flowcharts import chain, task
 from llmctl_libs.store import Database
+from llmctl_orchestrator.run_states import SNAPSHOT_EVERY
 from llmctl_orchestrator.sent_ahead import SendAheadPolicy
 
 if TYPE_CHECKING:  # the fixture's type; conftest is not importable under importlib mode
@@ -54,6 +55,24 @@ async def test_a_known_run_is_stepped_with_its_claims_sent_ahead(
     assert record.node_executions == 4
     assert await orchestrator.launched(run_id) == [("a", 1), ("b", 1)]
     assert [r.node.id for r in await orchestrator.routings(run_id)] == ["start", "a", "b", "end"]
+    await orchestrator.assert_rebuilds(run_id)
+
+
+async def test_a_run_past_its_state_snapshots_is_still_known_at_every_step(
+    orchestrator: Orchestrator,
+) -> None:
+    """The sequences a step leaves the row with (a snapshot rewritten every SNAPSHOT_EVERY
+    events) are what the service keeps: no step of a long run is rolled back."""
+    tasks = [f"t{i}" for i in range(40)]
+    run_id = await orchestrator.start(chain(*(task(t) for t in tasks)))
+    previous = "start"
+    for node_id in tasks:
+        await orchestrator.routed(run_id, previous, f"{previous}-{node_id}")
+        node_run = await orchestrator.node_run(run_id, node_id)
+        await orchestrator.executed(run_id, node_run.id, node_id, 1, output={"n": node_id})
+        previous = node_id
+    assert len(await orchestrator.events(run_id)) > 2 * SNAPSHOT_EVERY
+    assert _counts(orchestrator) == (80, 0)
     await orchestrator.assert_rebuilds(run_id)
 
 
