@@ -141,6 +141,27 @@ async def test_a_silent_attempt_times_out_is_retried_after_its_backoff_and_fails
     await orchestrator.assert_rebuilds(run_id)
 
 
+async def test_a_silent_attempt_retried_at_once_is_still_told_to_stop(
+    orchestrator: Orchestrator, clock: Clock
+) -> None:
+    """With no backoff the retry goes out in the timeout's own step; the worker still running
+    the silent attempt is told to stop that attempt, and only that one."""
+    chart = fan(task("work", timeout_seconds=30, max_attempts=2, retry_backoff_ms=0))
+    t0 = clock.now
+    run_id = await orchestrator.start(chart)
+    await orchestrator.routed(run_id, "start", "start-work")
+    work = (await orchestrator.node_run(run_id, "work")).id
+    assert await orchestrator.sweep(t0 + timedelta(seconds=30 + GRACE)) == 1
+    assert await orchestrator.launched(run_id) == [("work", 1), ("work", 2)]
+    assert (await orchestrator.statuses(run_id))["work"] == ("dispatched", 2)
+    assert orchestrator.stops.notices == [
+        NodeCancelRequested(run_id=run_id, node_run_ids=[work], attempts={work: 1})
+    ]
+    await orchestrator.executed(run_id, work, "work", 2, output={"done": True})
+    assert (await orchestrator.statuses(run_id))["work"] == ("succeeded", 2)
+    await orchestrator.assert_rebuilds(run_id)
+
+
 async def test_a_silent_last_attempt_fails_the_run_and_cancels_its_sibling_in_flight(
     orchestrator: Orchestrator, clock: Clock
 ) -> None:

@@ -686,19 +686,17 @@ class RunCoordinator:
         node_run_id: str,
         attempt: int,
         error: ErrorBody,
-    ) -> bool:
-        """Retry the node run after its backoff while attempts remain, else fail the run.
+    ) -> None:
+        """Retry the node run after its backoff (at once without one) while attempts remain,
+        else fail the run.
 
         A provider/model ``unavailable`` error fails it at once: no retry, no fallback.
-
-        Returns:
-            Whether the next attempt was dispatched in this step (no backoff).
         """
         max_attempts = node.max_attempts or graph.definition.defaults.max_attempts
         made = attempt - writer.state.attempts_before.get(node_run_id, 0)
         if made >= max_attempts or error.code is ErrorCode.UNAVAILABLE:
             await self.fail_node_run(writer, node, node_run_id, attempt, error)
-            return False
+            return
         backoff = node.retry_backoff_ms
         if backoff is None:
             backoff = graph.definition.defaults.retry_backoff_ms
@@ -723,10 +721,9 @@ class RunCoordinator:
             await self.dispatch(
                 writer, graph, node, node_run_id, dict(row.input_context), attempt=attempt + 1
             )
-            return True
+            return
         due = _now() + timedelta(milliseconds=delay)
         await self._schedule(writer, "retry", node_run_id, attempt + 1, due)
-        return False
 
     async def fail_node_run(
         self, writer: RunWriter, node: Node, node_run_id: str, attempt: int, error: ErrorBody

@@ -193,10 +193,10 @@ class TimerSweeper:
             ),
         )
         coordinator = self._coordinator
-        if not await coordinator.attempt_failed(writer, graph, node, row.id, timer.attempt, error):
-            # stop the silent attempt, unless its retry was dispatched now (the notice names
-            # the attempt, but an old worker would stop any attempt it runs)
-            writer.stop_node_runs[row.id] = timer.attempt
+        await coordinator.attempt_failed(writer, graph, node, row.id, timer.attempt, error)
+        # stop the silent attempt, even when its retry was dispatched now: the notice names
+        # the attempt, and a worker running the retry keeps it
+        writer.stop_node_runs[row.id] = timer.attempt
         await coordinator.fill_slots(writer, graph)
         coordinator.settle_pause(writer)
         return 1
