@@ -156,7 +156,8 @@ class TimerSweeper:
                 acted = await self._retry(writer, graph, row, timer)
             else:
                 acted = await self._time_out(writer, graph, row, timer)
-            pending = await writer.flush()
+            # a timer that no longer matters only goes: the run row is left as it is
+            pending = await writer.flush() if acted else []
         await coordinator.after_commit(writer, pending)
         return acted
 
