@@ -103,14 +103,18 @@ async def test_a_run_too_large_to_route_fails_and_its_large_events_page_through(
     assert followed == [e["sequence"] for e in events]
 
     # start's node run comes in a page of its own; the decision's is larger than one message
-    # alone (its route command was): refused with a clear error, not left to time out
+    # alone (its route command was): it comes with its largest fields emptied, and named
     first = await e2e.http.get(f"/api/v1/runs/{run['id']}/node-runs")
     assert first.status_code == 200, first.text
     assert [r["node_id"] for r in first.json()["data"]] == ["start"]  # short of the limit
-    response = await e2e.http.get(f"/api/v1/runs/{run['id']}/node-runs", params={"offset": 1})
-    assert response.status_code == 413, response.text
-    assert response.json()["error"]["code"] == "too_large"
-    assert "ask for less" in response.json()["error"]["message"]
+    assert first.json()["data"][0]["omitted"] == []
+    node_runs = await e2e.node_runs(run["id"])
+    assert [r["node_id"] for r in node_runs] == ["start", "d"]
+    d = node_runs[1]
+    assert d["status"] == "failed"
+    assert d["omitted"]
+    assert set(d["omitted"]) <= {"input_context", "output", "routing_state"}
+    assert all(d[field] in ({}, None) for field in d["omitted"])
 
 
 async def test_node_runs_too_large_together_page_through(e2e: E2EStack) -> None:

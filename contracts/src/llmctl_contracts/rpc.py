@@ -269,6 +269,9 @@ class NodeRunRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: str
     updated_at: str
     superseded: bool = False
+    omitted: list[str] = msgspec.field(default_factory=list)
+    """Fields (``input_context``, ``output``, ``routing_state``) served empty because the node
+    run is larger than one answer on the bus; the stored node run keeps them."""
 
 
 class ListNodeRuns(msgspec.Struct, frozen=True, kw_only=True):
@@ -309,6 +312,9 @@ class RunEventRecord(msgspec.Struct, frozen=True, kw_only=True):
     causation_id: str | None = None
     request_id: str | None = None
     superseded: bool = False
+    omitted: list[str] = msgspec.field(default_factory=list)
+    """Payload fields served empty (``{}``, ``[]``, ``""`` or null) because the event is larger
+    than one answer on the bus; the stored event keeps them."""
 
 
 class ControlRun(msgspec.Struct, frozen=True, kw_only=True):

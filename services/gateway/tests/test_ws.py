@@ -72,6 +72,7 @@ async def test_history_then_live_in_order(gateway_url: str, orchestrator: StubOr
             "node_run_id": "nr-1",
             "data": {"n": 1},
             "superseded": False,
+            "omitted": [],
         }
         await emit(orchestrator, run.id, 5, 6)
         assert [f["sequence"] for f in await recv_events(ws, 2)] == [5, 6]

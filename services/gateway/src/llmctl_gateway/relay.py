@@ -152,6 +152,7 @@ def event_frame(record: RunEventRecord) -> dict[str, Any]:
         "node_run_id": record.node_run_id,
         "data": record.payload,
         "superseded": record.superseded,
+        "omitted": record.omitted,
     }
 
 

@@ -26,13 +26,16 @@ from llmctl_libs.service import Persistence
 from llmctl_libs.store import Database
 
 from .flowcharts import not_found
-from .paging import check_page, fitting, invalid, order_by
+from .paging import check_page, fitting, invalid, omit_largest, order_by
 from .tables import RUN_COLUMNS, node_runs, runs
 
 __all__ = ["RunQueries", "require_run", "run_record", "run_record_in"]
 
 MAX_LIST_LIMIT = 10_000
 """Most records an events or node-runs page may be asked for."""
+_OMITTED_ROOM = 256
+"""Bytes kept free in a shrunk record for its list of omitted fields."""
+_LARGE_NODE_RUN_FIELDS = ("input_context", "output", "routing_state")
 
 
 def _error(value: Any) -> ErrorBody | None:
@@ -170,6 +173,7 @@ class RunQueries:
                 )
                 for r in rows
             ),
+            _shrink_node_run,
         )
 
     async def events(self, request: ListRunEvents) -> list[RunEventRecord]:
@@ -183,7 +187,9 @@ class RunQueries:
                 conn, request.run_id, after_version=request.after_sequence, limit=request.limit
             )
         return fitting(
-            self._answer_bytes, (_event_record(request.run_id, event) for event in stored)
+            self._answer_bytes,
+            (_event_record(request.run_id, event) for event in stored),
+            _shrink_event,
         )
 
 
@@ -215,3 +221,20 @@ def _event_record(run_id: str, event: Any) -> RunEventRecord:
         request_id=env.request_id,
         superseded=event.superseded,
     )
+
+
+def _shrink_event(record: RunEventRecord, room: int) -> RunEventRecord:
+    """The event with its largest payload fields emptied, to fit in ``room`` bytes."""
+    rest = len(msgspec.json.encode(msgspec.structs.replace(record, payload={})))
+    payload, omitted = omit_largest(record.payload, room - rest - _OMITTED_ROOM)
+    return msgspec.structs.replace(record, payload=payload, omitted=omitted)
+
+
+def _shrink_node_run(record: NodeRunRecord, room: int) -> NodeRunRecord:
+    """The node run with its largest fields of context, output and routing state emptied, to
+    fit in ``room`` bytes."""
+    large = {name: getattr(record, name) for name in _LARGE_NODE_RUN_FIELDS}
+    bare = msgspec.structs.replace(record, input_context={}, output=None, routing_state=None)
+    rest = len(msgspec.json.encode(bare))
+    kept, omitted = omit_largest(large, room - rest - _OMITTED_ROOM)
+    return msgspec.structs.replace(record, **kept, omitted=omitted)
