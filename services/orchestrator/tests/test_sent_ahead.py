@@ -33,6 +33,19 @@ async def _run_a(orchestrator: Orchestrator) -> tuple[str, Any]:
     return run_id, await orchestrator.node_run(run_id, "a")
 
 
+async def _walk_chain(
+    orchestrator: Orchestrator, run_id: str, tasks: list[str], worker: Orchestrator
+) -> None:
+    """Route ``orchestrator``'s chain run from start through ``tasks`` in turn, each task
+    reported succeeded to ``worker`` (the same service, or a replica sharing the run)."""
+    previous = "start"
+    for node_id in tasks:
+        await orchestrator.routed(run_id, previous, f"{previous}-{node_id}")
+        node_run = await orchestrator.node_run(run_id, node_id)
+        await worker.executed(run_id, node_run.id, node_id, 1, output={"n": node_id})
+        previous = node_id
+
+
 def _counts(orchestrator: Orchestrator) -> tuple[int, int]:
     sent = orchestrator.coordinator.send_ahead
     return sent.committed, sent.rolled_back
@@ -65,12 +78,7 @@ async def test_a_run_past_its_state_snapshots_is_still_known_at_every_step(
     events) are what the service keeps: no step of a long run is rolled back."""
     tasks = [f"t{i}" for i in range(40)]
     run_id = await orchestrator.start(chain(*(task(t) for t in tasks)))
-    previous = "start"
-    for node_id in tasks:
-        await orchestrator.routed(run_id, previous, f"{previous}-{node_id}")
-        node_run = await orchestrator.node_run(run_id, node_id)
-        await orchestrator.executed(run_id, node_run.id, node_id, 1, output={"n": node_id})
-        previous = node_id
+    await _walk_chain(orchestrator, run_id, tasks, orchestrator)
     assert len(await orchestrator.events(run_id)) > 2 * SNAPSHOT_EVERY
     assert _counts(orchestrator) == (80, 0)
     await orchestrator.assert_rebuilds(run_id)
@@ -166,13 +174,8 @@ async def test_replicas_that_share_a_run_soon_stop_sending_its_steps_ahead(
     tasks = [f"t{i}" for i in range(10)]
     run_id = await orchestrator.start(chain(*(task(t) for t in tasks)))
     replica = make_orchestrator()
-    previous = "start"
-    for node_id in tasks:
-        await orchestrator.routed(run_id, previous, f"{previous}-{node_id}")
-        node_run = await orchestrator.node_run(run_id, node_id)
-        await replica.executed(run_id, node_run.id, node_id, 1, output={"n": node_id})
-        previous = node_id
-    await orchestrator.routed(run_id, previous, f"{previous}-end")
+    await _walk_chain(orchestrator, run_id, tasks, replica)
+    await orchestrator.routed(run_id, tasks[-1], f"{tasks[-1]}-end")
     await orchestrator.routed(run_id, "end", end=True)
     assert (await orchestrator.record(run_id)).status == RunStatus.SUCCEEDED
     assert _counts(orchestrator) == (1, 5)  # start's route knew the run; then 5 and a rest
