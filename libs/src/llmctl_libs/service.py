@@ -31,7 +31,6 @@ from .store import (
     StoreTables,
     store_tables,
 )
-from .store.migrations import migrate
 from .store.retention import inbox_retention, outbox_retention, sweep_interval_from_env
 
 __all__ = ["Persistence", "ServiceContext", "ServiceDefinition", "run_cli"]
@@ -181,6 +180,9 @@ def run_cli(definition: ServiceDefinition, argv: list[str] | None = None) -> int
         format=f"%(asctime)s {definition.name} %(levelname)s %(name)s: %(message)s",
     )
     if action == "migrate":
+        # Alembic is imported here only: a service that runs never needs it (~0.2 s a start)
+        from .store.migrations import migrate
+
         if definition.schema is None or definition.migrations is None:
             print(f"{definition.name}: no database, nothing to migrate")
             return 0
